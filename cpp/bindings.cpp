@@ -1,0 +1,187 @@
+// pybind11 module gptcore._core: exposes the C++ core as it is. No logic lives here: argument conversion,
+// array allocation, and releasing the GIL around compute. The docstrings are the native API's reference.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <optional>
+
+#include "kernels/attention.h"
+#include "kernels/embedding.h"
+#include "kernels/gelu.h"
+#include "kernels/layernorm.h"
+#include "kernels/matmul.h"
+#include "kernels/softmax.h"
+#include "model/gpt.h"
+#include "runtime/blas.h"
+#include "runtime/cpu.h"
+
+namespace py = pybind11;
+using namespace gptcore;
+
+namespace {
+
+using FloatArray = py::array_t<float, py::array::c_style>;
+using IdArray = py::array_t<int32_t, py::array::c_style>;
+
+// A read-only float32 C-contiguous view of `obj`, or TypeError naming `what`.
+FloatArray float_array(const py::handle& obj, const std::string& what) {
+    if (!FloatArray::check_(obj))
+        throw py::type_error(what + " must be a C-contiguous float32 NumPy array, got " +
+                             py::str(py::type::of(obj)).cast<std::string>() +
+                             (py::isinstance<py::array>(obj)
+                                  ? " of dtype " + py::str(obj.attr("dtype")).cast<std::string>()
+                                  : std::string()));
+    return py::reinterpret_borrow<FloatArray>(obj);
+}
+
+FloatArray new_array(std::vector<py::ssize_t> shape) { return FloatArray(shape); }
+
+WeightLayout layout_from_name(const std::string& name) {
+    if (name == "in_out") return WeightLayout::in_out;
+    if (name == "out_in") return WeightLayout::out_in;
+    throw py::value_error("layout must be 'in_out' or 'out_in', got '" + name + "'");
+}
+
+void bind_kernels(py::module_& m) {
+    // Each kernel and its plain reference, on fresh output arrays, for the tests to compare.
+    m.def("layernorm_forward", [](FloatArray inp, FloatArray weight, FloatArray bias, float eps, bool naive) {
+        const int N = inp.shape(0), C = inp.shape(1);
+        auto out = new_array({N, C});
+        (naive ? layernorm_forward_naive : layernorm_forward)(out.mutable_data(), inp.data(), weight.data(),
+                                                              bias.data(), N, C, eps);
+        return out;
+    }, py::arg("inp"), py::arg("weight"), py::arg("bias"), py::arg("eps"), py::arg("naive") = false,
+       "out (N, C) = layernorm(inp (N, C)) * weight (C) + bias (C)");
+    m.def("gelu_forward", [](FloatArray inp, bool naive) {
+        auto out = new_array({inp.size()});
+        (naive ? gelu_forward_naive : gelu_forward)(out.mutable_data(), inp.data(), inp.size());
+        return out;
+    }, py::arg("inp"), py::arg("naive") = false, "gelu_new (tanh form) of a flat array");
+    m.def("softmax_forward", [](FloatArray x, bool naive) {
+        FloatArray out = new_array({x.shape(0), x.shape(1)});
+        std::copy(x.data(), x.data() + x.size(), out.mutable_data());
+        (naive ? softmax_forward_naive : softmax_forward)(out.mutable_data(), x.shape(0), x.shape(1));
+        return out;
+    }, py::arg("x"), py::arg("naive") = false, "row-wise softmax of x (N, C)");
+    m.def("embedding_forward", [](IdArray tokens, IdArray positions, FloatArray wte, FloatArray wpe, bool naive) {
+        const int T = tokens.size(), C = wte.shape(1);
+        auto out = new_array({T, C});
+        (naive ? embedding_forward_naive : embedding_forward)(out.mutable_data(), tokens.data(), positions.data(),
+                                                              wte.data(), wpe.data(), T, C);
+        return out;
+    }, py::arg("tokens"), py::arg("positions"), py::arg("wte"), py::arg("wpe"), py::arg("naive") = false,
+       "out (T, C) = wte[tokens] + wpe[positions]; ids are not checked here");
+    m.def("matmul_forward", [](FloatArray inp, FloatArray weight, std::optional<FloatArray> bias,
+                               const std::string& layout, std::optional<FloatArray> out_init, int n_threads,
+                               bool naive) {
+        const WeightLayout wl = layout_from_name(layout);
+        const int M = inp.shape(0), K = inp.shape(1);
+        const int N = wl == WeightLayout::in_out ? weight.shape(1) : weight.shape(0);
+        auto out = new_array({M, N});
+        if (out_init) std::copy(out_init->data(), out_init->data() + out_init->size(), out.mutable_data());
+        const float* b = bias ? bias->data() : nullptr;
+        if (naive) {
+            matmul_forward_naive(out.mutable_data(), inp.data(), weight.data(), wl, b, M, K, N, out_init.has_value());
+        } else {
+            ThreadPool pool(n_threads);
+            matmul_forward(pool, out.mutable_data(), inp.data(), weight.data(), wl, b, M, K, N, out_init.has_value());
+        }
+        return out;
+    }, py::arg("inp"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("layout") = "in_out",
+       py::arg("out") = py::none(), py::arg("n_threads") = 1, py::arg("naive") = false,
+       "inp (M, K) @ weight + bias; weight is (K, N) for layout 'in_out', (N, K) for 'out_in'. "
+       "With `out` given, the product is added to a copy of it (the residual add).");
+    m.def("attention_forward", [](FloatArray q, FloatArray k_cache, FloatArray v_cache, int pos0, float scale,
+                                  int window, bool naive) {
+        const int n_q = q.shape(0), hd = q.shape(1);
+        auto out = new_array({n_q, hd});
+        if (naive) {
+            attention_forward_naive(out.mutable_data(), hd, q.data(), hd, k_cache.data(), v_cache.data(), n_q, pos0,
+                                    hd, scale, window);
+        } else {
+            std::vector<float> scratch(static_cast<size_t>(n_q) * (pos0 + n_q));
+            attention_forward(out.mutable_data(), hd, q.data(), hd, k_cache.data(), v_cache.data(), n_q, pos0, hd,
+                              scale, window, scratch.data());
+        }
+        return out;
+    }, py::arg("q"), py::arg("k_cache"), py::arg("v_cache"), py::arg("pos0"), py::arg("scale"),
+       py::arg("window") = 0, py::arg("naive") = false,
+       "causal attention of q (n_q, hd) at positions pos0.. over k_cache, v_cache (pos0 + n_q, hd)");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "gptcore's C++ core: kernels, the KV cache and the GPT forward pass";
+
+    py::class_<GPTConfig>(m, "GPTConfig", "Model hyper-parameters, as the C++ core reads them")
+        .def(py::init<>())
+        .def_readwrite("vocab_size", &GPTConfig::vocab_size)
+        .def_readwrite("n_positions", &GPTConfig::n_positions)
+        .def_readwrite("n_embd", &GPTConfig::n_embd)
+        .def_readwrite("n_layer", &GPTConfig::n_layer)
+        .def_readwrite("n_head", &GPTConfig::n_head)
+        .def_readwrite("n_inner", &GPTConfig::n_inner)
+        .def_readwrite("layer_norm_epsilon", &GPTConfig::layer_norm_epsilon)
+        .def_readwrite("scale_attn_weights", &GPTConfig::scale_attn_weights)
+        .def_readwrite("scale_attn_by_inverse_layer_idx", &GPTConfig::scale_attn_by_inverse_layer_idx)
+        .def_property_readonly("head_dim", &GPTConfig::head_dim)
+        .def("validate", &GPTConfig::validate, "Raises ValueError naming the first field out of range");
+
+    m.def("gpt_tensor_shapes", &gpt_tensor_shapes, py::arg("config"),
+          "[(name, shape)] of the tensors a config needs; 'lm_head.weight' is optional (tied to wte)");
+
+    py::class_<KVCache>(m, "KVCache",
+                        "Keys and values of every layer for n_slots sequences of up to `capacity` positions")
+        .def(py::init<const GPTConfig&, int, int>(), py::arg("config"), py::arg("n_slots"), py::arg("capacity"))
+        .def_property_readonly("n_slots", &KVCache::n_slots)
+        .def_property_readonly("capacity", &KVCache::capacity)
+        .def_property_readonly("nbytes", &KVCache::bytes)
+        .def("length", &KVCache::length, py::arg("slot"), "positions filled in a slot")
+        .def("set_length", &KVCache::set_length, py::arg("slot"), py::arg("length"),
+             "truncate a slot (0 frees it for a new sequence)");
+
+    py::class_<GPT>(m, "GPT", "The forward pass of a GPT-2 model over borrowed float32 weights")
+        .def(py::init([](const GPTConfig& config, const py::dict& tensors, int n_threads) {
+                 std::map<std::string, TensorView> views;
+                 for (auto [key, value] : tensors) {
+                     const std::string name = py::str(key);
+                     FloatArray a = float_array(value, "tensor '" + name + "'");
+                     views[name] = {a.data(), std::vector<int64_t>(a.shape(), a.shape() + a.ndim())};
+                 }
+                 return std::make_unique<GPT>(config, views, n_threads);
+             }),
+             py::arg("config"), py::arg("tensors"), py::arg("n_threads"),
+             py::keep_alive<1, 3>(),  // the model borrows the arrays' memory
+             "tensors: {name: float32 array} by Hugging Face GPT-2 names without the 'transformer.' prefix")
+        .def_property_readonly("config", &GPT::config)
+        .def_property_readonly("n_threads", &GPT::n_threads)
+        .def("forward",
+             [](GPT& self, KVCache& cache, IdArray tokens, const std::vector<std::pair<int, int>>& segments,
+                bool all_logits) {
+                 std::vector<Segment> segs;
+                 for (auto [slot, n] : segments) segs.push_back({slot, n});
+                 const LogitsFor which = all_logits ? LogitsFor::all_tokens : LogitsFor::last_token;
+                 const int T = tokens.size();
+                 auto logits = new_array({GPT::logits_rows(T, segs.size(), which), self.config().vocab_size});
+                 float* out = logits.mutable_data();
+                 const int32_t* ids = tokens.data();
+                 py::gil_scoped_release release;
+                 self.forward(cache, ids, T, segs.data(), segs.size(), which, out);
+                 return logits;
+             },
+             py::arg("cache"), py::arg("tokens"), py::arg("segments"), py::arg("all_logits"),
+             "Run tokens (int32, the segments' tokens concatenated) through the model, appending to the cache. "
+             "segments: [(slot, n_tokens)]. Returns float32 logits (n_tokens, V) if all_logits, else "
+             "(n_segments, V) for each segment's last token. Releases the GIL.");
+
+    m.def("blas_name", [] { return GPTCORE_BLAS_NAME; }, "'scipy' (scipy-openblas32 wheel) or 'system'");
+    m.def("blas_config", [] { return std::string(blas::config()); }, "OpenBLAS's own build description");
+    m.def("simd_level", [] { return simd_level_name(simd_detected()); }, "'avx512', 'avx2' or 'generic'");
+    m.def("physical_cores", &physical_cores, "physical cores this process may run on");
+
+    py::module_ kernels = m.def_submodule("kernels", "each kernel and its plain reference, for tests");
+    bind_kernels(kernels);
+}

@@ -1,0 +1,13 @@
+#pragma once
+
+#include <cstdint>
+
+namespace gptcore {
+
+// out (T, C) = wte[tokens[t]] + wpe[positions[t]]; wte (V, C), wpe (P, C). Ids are checked by the caller.
+void embedding_forward(float* out, const int32_t* tokens, const int32_t* positions, const float* wte,
+                       const float* wpe, int T, int C);
+void embedding_forward_naive(float* out, const int32_t* tokens, const int32_t* positions, const float* wte,
+                             const float* wpe, int T, int C);
+
+}  // namespace gptcore

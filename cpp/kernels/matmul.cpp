@@ -1,0 +1,98 @@
+#include "kernels/matmul.h"
+
+#include "kernels/vector_math.h"
+#include "runtime/blas.h"
+#include "runtime/thread_pool.h"
+
+namespace gptcore {
+
+namespace {
+
+// y[n] += x0 w0[n] + x1 w1[n] + x2 w2[n] + x3 w3[n]: four weight rows per pass over y, so y is loaded and
+// stored once per four rows of W.
+inline void axpy4(float* __restrict y, const float* __restrict w0, const float* __restrict w1,
+                  const float* __restrict w2, const float* __restrict w3, float x0, float x1, float x2, float x3,
+                  int n) {
+    for (int i = 0; i < n; ++i) y[i] += x0 * w0[i] + x1 * w1[i] + x2 * w2[i] + x3 * w3[i];
+}
+
+// Columns [n0, n1) of out (M, N) += inp (M, K) @ W, W (K, N). Walks W row by row (contiguous runs of
+// n1 - n0 floats) and reuses each group of four rows for all M inputs while it is in cache.
+GPTCORE_CLONES
+void streaming_in_out(float* out, const float* inp, const float* W, int M, int K, int N, int n0, int n1) {
+    const int width = n1 - n0;
+    int k = 0;
+    for (; k + 4 <= K; k += 4) {
+        const float* w = W + static_cast<long>(k) * N + n0;
+        for (int m = 0; m < M; ++m) {
+            const float* x = inp + static_cast<long>(m) * K + k;
+            axpy4(out + static_cast<long>(m) * N + n0, w, w + N, w + 2L * N, w + 3L * N, x[0], x[1], x[2], x[3],
+                  width);
+        }
+    }
+    for (; k < K; ++k)
+        for (int m = 0; m < M; ++m)
+            axpy(out + static_cast<long>(m) * N + n0, inp[static_cast<long>(m) * K + k],
+                 W + static_cast<long>(k) * N + n0, width);
+}
+
+// Columns [n0, n1) of out (M, N) += inp (M, K) @ W^T, W (N, K): one dot product per output, each row of W
+// read from memory once and reused for all M inputs.
+GPTCORE_CLONES
+void streaming_out_in(float* out, const float* inp, const float* W, int M, int K, int N, int n0, int n1) {
+    for (int n = n0; n < n1; ++n) {
+        const float* w = W + static_cast<long>(n) * K;
+        for (int m = 0; m < M; ++m) out[static_cast<long>(m) * N + n] += dot(inp + static_cast<long>(m) * K, w, K);
+    }
+}
+
+// out[:, n0:n1] = bias[n0:n1] (or 0), or += bias when accumulating.
+void init_columns(float* out, const float* bias, int M, int N, int n0, int n1, bool accumulate) {
+    for (int m = 0; m < M; ++m) {
+        float* y = out + static_cast<long>(m) * N;
+        for (int n = n0; n < n1; ++n) y[n] = (accumulate ? y[n] : 0.0f) + (bias ? bias[n] : 0.0f);
+    }
+}
+
+}  // namespace
+
+void matmul_forward(ThreadPool& pool, float* out, const float* inp, const float* weight, WeightLayout layout,
+                    const float* bias, int M, int K, int N, bool accumulate) {
+    if (M <= 0 || N <= 0) return;
+    const int parts = pool.size();
+    pool.parallel_for(parts, [&](int task, int) {
+        // Slices start on 16-float (64-byte) boundaries so threads never share a cache line of `out`.
+        const Range r = split_range(N, parts, 16, task);
+        if (r.begin >= r.end) return;
+        if (M <= kMatmulStreamingRows) {
+            init_columns(out, bias, M, N, r.begin, r.end, accumulate);
+            if (layout == WeightLayout::in_out)
+                streaming_in_out(out, inp, weight, M, K, N, r.begin, r.end);
+            else
+                streaming_out_in(out, inp, weight, M, K, N, r.begin, r.end);
+            return;
+        }
+        const bool transposed = layout == WeightLayout::out_in;
+        const float* B = transposed ? weight + static_cast<long>(r.begin) * K : weight + r.begin;
+        blas::sgemm(false, transposed, M, r.end - r.begin, K, 1.0f, inp, K, B, transposed ? K : N,
+                    accumulate ? 1.0f : 0.0f, out + r.begin, N);
+        if (bias) init_columns(out, bias, M, N, r.begin, r.end, true);
+    });
+}
+
+void matmul_forward_naive(float* out, const float* inp, const float* weight, WeightLayout layout, const float* bias,
+                          int M, int K, int N, bool accumulate) {
+    for (int m = 0; m < M; ++m)
+        for (int n = 0; n < N; ++n) {
+            double sum = bias ? bias[n] : 0.0;
+            for (int k = 0; k < K; ++k) {
+                float w = layout == WeightLayout::in_out ? weight[static_cast<long>(k) * N + n]
+                                                         : weight[static_cast<long>(n) * K + k];
+                sum += static_cast<double>(inp[static_cast<long>(m) * K + k]) * w;
+            }
+            float& y = out[static_cast<long>(m) * N + n];
+            y = static_cast<float>(accumulate ? y + sum : sum);
+        }
+}
+
+}  // namespace gptcore

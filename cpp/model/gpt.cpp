@@ -1,0 +1,250 @@
+#include "model/gpt.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+#include "kernels/attention.h"
+#include "kernels/embedding.h"
+#include "kernels/gelu.h"
+#include "kernels/layernorm.h"
+#include "kernels/matmul.h"
+#include "runtime/blas.h"
+
+namespace gptcore {
+
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+    std::ostringstream s;
+    s << "(";
+    for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+    s << (shape.size() == 1 ? ",)" : ")");
+    return s.str();
+}
+
+void require_positive(const char* name, int value) {
+    if (value <= 0) throw std::invalid_argument(std::string("config: ") + name + " must be > 0, got " + std::to_string(value));
+}
+
+}  // namespace
+
+void GPTConfig::validate() const {
+    require_positive("vocab_size", vocab_size);
+    require_positive("n_positions", n_positions);
+    require_positive("n_embd", n_embd);
+    require_positive("n_layer", n_layer);
+    require_positive("n_head", n_head);
+    require_positive("n_inner", n_inner);
+    if (n_embd % n_head != 0)
+        throw std::invalid_argument("config: n_embd (" + std::to_string(n_embd) + ") must be divisible by n_head (" +
+                                    std::to_string(n_head) + ")");
+    if (!(layer_norm_epsilon > 0.0f) || !std::isfinite(layer_norm_epsilon))
+        throw std::invalid_argument("config: layer_norm_epsilon must be a positive number, got " +
+                                    std::to_string(layer_norm_epsilon));
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> gpt_tensor_shapes(const GPTConfig& c) {
+    const int64_t V = c.vocab_size, P = c.n_positions, C = c.n_embd, F = c.n_inner;
+    std::vector<std::pair<std::string, std::vector<int64_t>>> shapes = {{"wte.weight", {V, C}}, {"wpe.weight", {P, C}}};
+    for (int l = 0; l < c.n_layer; ++l) {
+        const std::string p = "h." + std::to_string(l) + ".";
+        shapes.push_back({p + "ln_1.weight", {C}});
+        shapes.push_back({p + "ln_1.bias", {C}});
+        shapes.push_back({p + "attn.c_attn.weight", {C, 3 * C}});
+        shapes.push_back({p + "attn.c_attn.bias", {3 * C}});
+        shapes.push_back({p + "attn.c_proj.weight", {C, C}});
+        shapes.push_back({p + "attn.c_proj.bias", {C}});
+        shapes.push_back({p + "ln_2.weight", {C}});
+        shapes.push_back({p + "ln_2.bias", {C}});
+        shapes.push_back({p + "mlp.c_fc.weight", {C, F}});
+        shapes.push_back({p + "mlp.c_fc.bias", {F}});
+        shapes.push_back({p + "mlp.c_proj.weight", {F, C}});
+        shapes.push_back({p + "mlp.c_proj.bias", {C}});
+    }
+    shapes.push_back({"ln_f.weight", {C}});
+    shapes.push_back({"ln_f.bias", {C}});
+    shapes.push_back({"lm_head.weight", {V, C}});
+    return shapes;
+}
+
+GPT::GPT(const GPTConfig& config, const std::map<std::string, TensorView>& tensors, int n_threads)
+    : config_(config), pool_((config.validate(), n_threads)) {
+    std::map<std::string, const float*> found;
+    for (const auto& [name, shape] : gpt_tensor_shapes(config_)) {
+        auto it = tensors.find(name);
+        if (it == tensors.end()) {
+            if (name == "lm_head.weight") continue;  // tied to wte
+            throw std::invalid_argument("missing tensor '" + name + "' (expected shape " + shape_str(shape) + ")");
+        }
+        if (it->second.shape != shape)
+            throw std::invalid_argument("tensor '" + name + "' has shape " + shape_str(it->second.shape) +
+                                        ", expected " + shape_str(shape));
+        if (!it->second.data) throw std::invalid_argument("tensor '" + name + "' has no data");
+        found[name] = it->second.data;
+    }
+    weights_.wte = found.at("wte.weight");
+    weights_.wpe = found.at("wpe.weight");
+    for (int l = 0; l < config_.n_layer; ++l) {
+        const std::string p = "h." + std::to_string(l) + ".";
+        weights_.layers.push_back({found.at(p + "ln_1.weight"), found.at(p + "ln_1.bias"),
+                                   found.at(p + "attn.c_attn.weight"), found.at(p + "attn.c_attn.bias"),
+                                   found.at(p + "attn.c_proj.weight"), found.at(p + "attn.c_proj.bias"),
+                                   found.at(p + "ln_2.weight"), found.at(p + "ln_2.bias"),
+                                   found.at(p + "mlp.c_fc.weight"), found.at(p + "mlp.c_fc.bias"),
+                                   found.at(p + "mlp.c_proj.weight"), found.at(p + "mlp.c_proj.bias")});
+    }
+    weights_.ln_f_weight = found.at("ln_f.weight");
+    weights_.ln_f_bias = found.at("ln_f.bias");
+    weights_.lm_head = found.count("lm_head.weight") ? found.at("lm_head.weight") : weights_.wte;
+    blas::set_num_threads(1);  // gptcore's pool owns the cores (see runtime/blas.h)
+}
+
+void GPT::check_inputs(const KVCache& cache, const int32_t* tokens, int n_tokens, const Segment* segments,
+                       int n_segments) const {
+    if (n_tokens < 1) throw std::invalid_argument("forward needs at least one token");
+    if (n_segments < 1) throw std::invalid_argument("forward needs at least one segment");
+    for (int t = 0; t < n_tokens; ++t)
+        if (tokens[t] < 0 || tokens[t] >= config_.vocab_size)
+            throw std::out_of_range("token id " + std::to_string(tokens[t]) + " at index " + std::to_string(t) +
+                                    " is out of range [0, vocab_size=" + std::to_string(config_.vocab_size) + ")");
+    std::vector<bool> used(cache.n_slots(), false);
+    long total = 0;
+    for (int s = 0; s < n_segments; ++s) {
+        const Segment& seg = segments[s];
+        if (seg.slot < 0 || seg.slot >= cache.n_slots())
+            throw std::out_of_range("segment " + std::to_string(s) + ": slot " + std::to_string(seg.slot) +
+                                    " out of range [0, " + std::to_string(cache.n_slots()) + ")");
+        if (used[seg.slot])
+            throw std::invalid_argument("segment " + std::to_string(s) + ": slot " + std::to_string(seg.slot) +
+                                        " appears twice in one forward call");
+        used[seg.slot] = true;
+        if (seg.n_tokens < 1)
+            throw std::invalid_argument("segment " + std::to_string(s) + " has " + std::to_string(seg.n_tokens) +
+                                        " tokens; each segment needs at least one");
+        const int end = cache.length(seg.slot) + seg.n_tokens;
+        if (end > config_.n_positions)
+            throw std::out_of_range("sequence in slot " + std::to_string(seg.slot) + " would reach " +
+                                    std::to_string(end) + " tokens, longer than the model's context n_positions=" +
+                                    std::to_string(config_.n_positions));
+        if (end > cache.capacity())
+            throw std::out_of_range("sequence in slot " + std::to_string(seg.slot) + " would reach " +
+                                    std::to_string(end) + " tokens, more than the KV cache capacity " +
+                                    std::to_string(cache.capacity()));
+        total += seg.n_tokens;
+    }
+    if (total != n_tokens)
+        throw std::invalid_argument("segments cover " + std::to_string(total) + " tokens but " +
+                                    std::to_string(n_tokens) + " were given");
+}
+
+void GPT::reserve_activations(int T, std::size_t scratch_floats) {
+    const std::size_t C = config_.n_embd, F = config_.n_inner;
+    auto grow = [](auto& v, std::size_t n) {
+        if (v.size() < n) v.resize(n);
+    };
+    grow(x_, T * C);
+    grow(h_, T * C);
+    grow(qkv_, T * 3 * C);
+    grow(att_, T * C);
+    grow(fc_, T * F);
+    grow(pos_, T);
+    if (scratch_floats > scratch_floats_) {
+        scratch_floats_ = scratch_floats;
+        scratch_.resize(scratch_floats_ * pool_.size());
+    }
+}
+
+template <typename Fn>
+void GPT::parallel_ranges(int n, int align, Fn fn) {
+    const int parts = std::min(pool_.size(), (n + align - 1) / align);
+    pool_.parallel_for(parts, [&](int task, int) {
+        const Range r = split_range(n, parts, align, task);
+        if (r.begin < r.end) fn(r.begin, r.end);
+    });
+}
+
+void GPT::block_forward(int l, KVCache& cache, const Segment* segments, int n_segments, int T) {
+    const int C = config_.n_embd, F = config_.n_inner, NH = config_.n_head, hd = config_.head_dim();
+    const LayerWeights& w = weights_.layers[l];
+    float* x = x_.data();
+    float* h = h_.data();
+    float* qkv = qkv_.data();
+    float* att = att_.data();
+    float* fc = fc_.data();
+
+    // Attention: x += proj(attention(ln_1(x)))
+    parallel_ranges(T, 1, [&](int r0, int r1) {
+        layernorm_forward(h + static_cast<long>(r0) * C, x + static_cast<long>(r0) * C, w.ln_1_weight, w.ln_1_bias,
+                          r1 - r0, C, config_.layer_norm_epsilon);
+    });
+    matmul_forward(pool_, qkv, h, w.attn_qkv_weight, WeightLayout::in_out, w.attn_qkv_bias, T, C, 3 * C, false);
+
+    float scale = config_.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(hd)) : 1.0f;
+    if (config_.scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(l + 1);
+    // One task per (segment, head): append this head's keys and values to the cache, then attend.
+    pool_.parallel_for(n_segments * NH, [&](int task, int thread) {
+        const Segment& seg = segments[task / NH];
+        const int head = task % NH, row0 = seg_row_[task / NH], pos0 = cache.length(seg.slot);
+        float* kc = cache.k(l, seg.slot, head);
+        float* vc = cache.v(l, seg.slot, head);
+        for (int i = 0; i < seg.n_tokens; ++i) {
+            const float* src = qkv + static_cast<long>(row0 + i) * 3 * C + head * hd;
+            std::copy(src + C, src + C + hd, kc + static_cast<long>(pos0 + i) * hd);
+            std::copy(src + 2 * C, src + 2 * C + hd, vc + static_cast<long>(pos0 + i) * hd);
+        }
+        attention_forward(att + static_cast<long>(row0) * C + head * hd, C,
+                          qkv + static_cast<long>(row0) * 3 * C + head * hd, 3 * C, kc, vc, seg.n_tokens, pos0, hd,
+                          scale, 0, scratch_.data() + thread * scratch_floats_);
+    });
+    matmul_forward(pool_, x, att, w.attn_proj_weight, WeightLayout::in_out, w.attn_proj_bias, T, C, C, true);
+
+    // MLP: x += proj(gelu(fc(ln_2(x))))
+    parallel_ranges(T, 1, [&](int r0, int r1) {
+        layernorm_forward(h + static_cast<long>(r0) * C, x + static_cast<long>(r0) * C, w.ln_2_weight, w.ln_2_bias,
+                          r1 - r0, C, config_.layer_norm_epsilon);
+    });
+    matmul_forward(pool_, fc, h, w.mlp_fc_weight, WeightLayout::in_out, w.mlp_fc_bias, T, C, F, false);
+    parallel_ranges(T * F, 64, [&](int i0, int i1) { gelu_forward(fc + i0, fc + i0, i1 - i0); });
+    matmul_forward(pool_, x, fc, w.mlp_proj_weight, WeightLayout::in_out, w.mlp_proj_bias, T, F, C, true);
+}
+
+void GPT::forward(KVCache& cache, const int32_t* tokens, int T, const Segment* segments, int n_segments,
+                  LogitsFor which, float* logits) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    check_inputs(cache, tokens, T, segments, n_segments);
+    const int C = config_.n_embd, V = config_.vocab_size;
+
+    std::size_t scratch_floats = 0;
+    for (int s = 0; s < n_segments; ++s) {
+        const std::size_t n_q = segments[s].n_tokens, n_kv = cache.length(segments[s].slot) + n_q;
+        scratch_floats = std::max(scratch_floats, n_q * n_kv);
+    }
+    reserve_activations(T, scratch_floats);
+    seg_row_.resize(n_segments);
+    for (int s = 0, row = 0; s < n_segments; row += segments[s].n_tokens, ++s) {
+        seg_row_[s] = row;
+        for (int i = 0; i < segments[s].n_tokens; ++i) pos_[row + i] = cache.length(segments[s].slot) + i;
+    }
+
+    parallel_ranges(T, 1, [&](int r0, int r1) {
+        embedding_forward(x_.data() + static_cast<long>(r0) * C, tokens + r0, pos_.data() + r0, weights_.wte,
+                          weights_.wpe, r1 - r0, C);
+    });
+    for (int l = 0; l < config_.n_layer; ++l) block_forward(l, cache, segments, n_segments, T);
+    for (int s = 0; s < n_segments; ++s) cache.advance(segments[s].slot, segments[s].n_tokens);
+
+    // Final layer norm on the rows that need logits, gathered into h (rows, C).
+    const int rows = logits_rows(T, n_segments, which);
+    parallel_ranges(rows, 1, [&](int r0, int r1) {
+        for (int r = r0; r < r1; ++r) {
+            const int src = which == LogitsFor::all_tokens ? r : seg_row_[r] + segments[r].n_tokens - 1;
+            layernorm_forward(h_.data() + static_cast<long>(r) * C, x_.data() + static_cast<long>(src) * C,
+                              weights_.ln_f_weight, weights_.ln_f_bias, 1, C, config_.layer_norm_epsilon);
+        }
+    });
+    matmul_forward(pool_, logits, h_.data(), weights_.lm_head, WeightLayout::out_in, nullptr, rows, C, V, false);
+}
+
+}  // namespace gptcore

@@ -1,0 +1,128 @@
+// The GPT-2 architecture: pre-norm transformer blocks, learned positions, the LM head tied to wte.
+// Other generations (GPT-1's post-norm blocks, GPT-Neo's alternating local attention) belong here as
+// variations of GPT::forward's block, selected by GPTConfig; python/gptcore/config.py maps each
+// Hugging Face config onto GPTConfig.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/kv_cache.h"
+#include "runtime/thread_pool.h"
+
+namespace gptcore {
+
+struct GPTConfig {
+    int vocab_size = 0;   // V
+    int n_positions = 0;  // P, the longest sequence (context length)
+    int n_embd = 0;       // C
+    int n_layer = 0;      // L
+    int n_head = 0;       // NH; head_dim hd = C / NH
+    int n_inner = 0;      // F, the MLP's hidden width (4 C in GPT-2)
+    float layer_norm_epsilon = 1e-5f;
+    bool scale_attn_weights = true;                // scores divided by sqrt(hd)
+    bool scale_attn_by_inverse_layer_idx = false;  // and by (layer index + 1)
+
+    int head_dim() const { return n_embd / n_head; }
+    // Throws std::invalid_argument naming the first field that is out of range.
+    void validate() const;
+};
+
+// A borrowed float32 tensor: `data` stays owned by the caller (a memory-mapped file, a NumPy array).
+struct TensorView {
+    const float* data = nullptr;
+    std::vector<int64_t> shape;
+};
+
+// The tensors a config needs, by the Hugging Face GPT-2 name without the "transformer." prefix, with their
+// shapes. "lm_head.weight" is optional: when absent the LM head is wte (tied embeddings).
+std::vector<std::pair<std::string, std::vector<int64_t>>> gpt_tensor_shapes(const GPTConfig& config);
+
+struct LayerWeights {
+    const float* ln_1_weight;       // (C)
+    const float* ln_1_bias;         // (C)
+    const float* attn_qkv_weight;   // (C, 3C): q | k | v, head h in columns [h hd, (h+1) hd) of each
+    const float* attn_qkv_bias;     // (3C)
+    const float* attn_proj_weight;  // (C, C)
+    const float* attn_proj_bias;    // (C)
+    const float* ln_2_weight;       // (C)
+    const float* ln_2_bias;         // (C)
+    const float* mlp_fc_weight;     // (C, F)
+    const float* mlp_fc_bias;       // (F)
+    const float* mlp_proj_weight;   // (F, C)
+    const float* mlp_proj_bias;     // (C)
+};
+
+struct GPTWeights {
+    const float* wte;  // (V, C) token embeddings
+    const float* wpe;  // (P, C) position embeddings
+    std::vector<LayerWeights> layers;
+    const float* ln_f_weight;  // (C)
+    const float* ln_f_bias;    // (C)
+    const float* lm_head;      // (V, C); wte when tied
+};
+
+// A run of consecutive tokens of one sequence: they are appended to `slot` of the KV cache, at positions
+// cache.length(slot) onwards. A forward call takes the tokens of several segments (a ragged batch)
+// concatenated, so a prompt, a batch of decoding steps, or a mix run as one set of matrix products.
+struct Segment {
+    int slot;
+    int n_tokens;
+};
+
+enum class LogitsFor {
+    all_tokens,  // logits (n_tokens, V): every position, for scoring and parity tests
+    last_token,  // logits (n_segments, V): each segment's last position, for generation
+};
+
+class GPT {
+public:
+    // Checks every tensor's presence and shape against the config; throws std::invalid_argument naming
+    // the tensor. The views must outlive the model.
+    GPT(const GPTConfig& config, const std::map<std::string, TensorView>& tensors, int n_threads);
+
+    const GPTConfig& config() const { return config_; }
+    int n_threads() const { return pool_.size(); }
+
+    // Runs the tokens through the model, appending their keys and values to the cache, and writes logits.
+    // tokens (n_tokens); segments (n_segments) with distinct slots and n_tokens summing to n_tokens.
+    // Validates ids, slots and lengths before any work; throws std::out_of_range / std::invalid_argument.
+    void forward(KVCache& cache, const int32_t* tokens, int n_tokens, const Segment* segments, int n_segments,
+                 LogitsFor which, float* logits);
+
+    // Rows forward() writes for these arguments.
+    static int logits_rows(int n_tokens, int n_segments, LogitsFor which) {
+        return which == LogitsFor::all_tokens ? n_tokens : n_segments;
+    }
+
+private:
+    void check_inputs(const KVCache& cache, const int32_t* tokens, int n_tokens, const Segment* segments,
+                      int n_segments) const;
+    void reserve_activations(int n_tokens, std::size_t scratch_floats);
+    void block_forward(int layer, KVCache& cache, const Segment* segments, int n_segments, int n_tokens);
+    // Runs fn(begin, end) over [0, n) split in contiguous ranges over the pool's threads.
+    template <typename Fn>
+    void parallel_ranges(int n, int align, Fn fn);
+
+    GPTConfig config_;
+    GPTWeights weights_;
+    ThreadPool pool_;
+    std::mutex mutex_;  // one forward at a time: the activations below are shared
+
+    // Activations of the current call, sized for its n_tokens (T):
+    std::vector<float> x_;       // (T, C) the residual stream
+    std::vector<float> h_;       // (T, C) layer norm output
+    std::vector<float> qkv_;     // (T, 3C)
+    std::vector<float> att_;     // (T, C) attention output, heads side by side
+    std::vector<float> fc_;      // (T, F) MLP hidden
+    std::vector<int32_t> pos_;   // (T) position of each token
+    std::vector<int> seg_row_;   // (n_segments) first row of each segment
+    std::vector<float> scratch_; // (n_threads, scratch_floats) attention scores
+    std::size_t scratch_floats_ = 0;
+};
+
+}  // namespace gptcore

@@ -1,0 +1,118 @@
+"""The user-facing model: loading a Hugging Face GPT-2 directory and running it through the C++ core."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _core
+from .config import load_config
+from .weights import gpt2_tensors, read_checkpoint
+
+Ids = Union[Sequence[int], np.ndarray]
+
+
+def default_threads() -> int:
+    """Threads gptcore uses unless told otherwise: $GPTCORE_NUM_THREADS, else the physical cores."""
+    env = os.environ.get("GPTCORE_NUM_THREADS")
+    if env:
+        return check_threads(int(env) if env.strip().isdigit() else env, "GPTCORE_NUM_THREADS")
+    return _core.physical_cores()
+
+
+def check_threads(n_threads: Any, what: str = "n_threads") -> int:
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
+        raise ValueError(f"{what} must be a positive integer, got {n_threads!r}")
+    return int(n_threads)
+
+
+def as_token_ids(ids: Ids, vocab_size: int, what: str = "ids") -> np.ndarray:
+    """A 1-D int32 array of token ids, or a clear error naming the offending position and value."""
+    arr = np.asarray(ids)
+    if arr.ndim != 1:
+        raise ValueError(f"{what} must be a 1-D sequence of token ids, got an array of shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{what} is empty; at least one token id is needed")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{what} must hold integer token ids, got dtype {arr.dtype}")
+    bad = np.flatnonzero((arr < 0) | (arr >= vocab_size))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"{what}[{i}] = {int(arr[i])} is out of range [0, vocab_size={vocab_size})")
+    return arr.astype(np.int32)
+
+
+class GPT:
+    """A GPT-2-family language model on the CPU.
+
+    Load one with :meth:`from_pretrained`; ``logits(ids)`` runs a full forward pass. Weights stay in the
+    checkpoint's memory map (float32 checkpoints are not copied).
+    """
+
+    def __init__(self, config: _core.GPTConfig, tensors: Dict[str, np.ndarray], *,
+                 n_threads: Optional[int] = None, hf_config: Optional[Dict[str, Any]] = None,
+                 source: str = "") -> None:
+        self._n_threads = default_threads() if n_threads is None else check_threads(n_threads)
+        self._tensors = tensors
+        self._core = _core.GPT(config, tensors, self._n_threads)
+        self.config: _core.GPTConfig = self._core.config
+        self.hf_config: Dict[str, Any] = dict(hf_config or {})
+        self.source = source
+
+    @classmethod
+    def from_pretrained(cls, path: Union[str, os.PathLike], *, n_threads: Optional[int] = None) -> "GPT":
+        """Load a Hugging Face GPT-2 model directory: config.json plus model.safetensors (or a sharded
+        index, or pytorch_model.bin read with torch.load(weights_only=True))."""
+        model_dir = os.fspath(path)
+        if not os.path.isdir(model_dir):
+            raise FileNotFoundError(f"{model_dir}: not a directory")
+        config, hf = load_config(model_dir)
+        tensors = gpt2_tensors(read_checkpoint(model_dir), config, model_dir)
+        return cls(config, tensors, n_threads=n_threads, hf_config=hf, source=model_dir)
+
+    @property
+    def n_threads(self) -> int:
+        return self._n_threads
+
+    @property
+    def vocab_size(self) -> int:
+        return self.config.vocab_size
+
+    @property
+    def n_positions(self) -> int:
+        return self.config.n_positions
+
+    def num_parameters(self) -> int:
+        """Parameters, counting a tied LM head once."""
+        return int(sum(a.size for a in self._tensors.values()))
+
+    def weights_nbytes(self) -> int:
+        return int(sum(a.nbytes for a in self._tensors.values()))
+
+    def new_cache(self, n_slots: int = 1, capacity: Optional[int] = None) -> _core.KVCache:
+        """A KV cache for n_slots sequences of up to `capacity` tokens (default: the model's context)."""
+        return _core.KVCache(self.config, n_slots, self.n_positions if capacity is None else capacity)
+
+    def forward(self, cache: _core.KVCache, tokens: Ids, segments: Iterable[Tuple[int, int]], *,
+                all_logits: bool = False) -> np.ndarray:
+        """Append tokens to the cache and return logits: ``(len(tokens), V)`` with all_logits, else one row
+        per segment (its last token). segments: ``[(slot, n_tokens)]`` in the order of ``tokens``."""
+        ids = as_token_ids(tokens, self.vocab_size, "tokens")
+        return self._core.forward(cache, ids, list(segments), all_logits)
+
+    def logits(self, ids: Ids) -> np.ndarray:
+        """float32 logits ``[len(ids), vocab_size]`` of a 1-D sequence of token ids."""
+        ids = as_token_ids(ids, self.vocab_size)
+        if len(ids) > self.n_positions:
+            raise ValueError(f"ids has {len(ids)} tokens, longer than the model's context "
+                             f"n_positions={self.n_positions}")
+        cache = self.new_cache(1, len(ids))
+        return self._core.forward(cache, ids, [(0, len(ids))], True)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"GPT(n_layer={c.n_layer}, n_head={c.n_head}, n_embd={c.n_embd}, n_inner={c.n_inner}, "
+                f"vocab_size={c.vocab_size}, n_positions={c.n_positions}, params={self.num_parameters() / 1e6:.1f}M, "
+                f"dtype=float32, weights={self.weights_nbytes() / 2**20:.1f} MiB, n_threads={self.n_threads})")
