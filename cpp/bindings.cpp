@@ -179,6 +179,7 @@ PYBIND11_MODULE(_core, m) {
 
     m.def("blas_name", [] { return GPTCORE_BLAS_NAME; }, "'scipy' (scipy-openblas32 wheel) or 'system'");
     m.def("blas_config", [] { return std::string(blas::config()); }, "OpenBLAS's own build description");
+    m.def("blas_num_threads", &blas::get_num_threads, "OpenBLAS's own thread count (1 once a model exists)");
     m.def("simd_level", [] { return simd_level_name(simd_detected()); }, "'avx512', 'avx2' or 'generic'");
     m.def("physical_cores", &physical_cores, "physical cores this process may run on");
 

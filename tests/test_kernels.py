@@ -1,0 +1,126 @@
+"""Each fast C++ kernel against its plain reference (and the reference against NumPy), on edge shapes."""
+
+import numpy as np
+import pytest
+
+from gptcore import _core
+
+K = _core.kernels
+rng = np.random.default_rng(1234)
+
+
+def randn(*shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+@pytest.mark.parametrize("N,C", [(1, 1), (1, 7), (3, 64), (17, 768), (2, 1001)])
+def test_layernorm(N, C):
+    x = randn(N, C) + 5.0  # a large mean tests the centred variance
+    w, b = randn(C), randn(C)
+    eps = 1e-5
+    mean, var = x.astype(np.float64).mean(1, keepdims=True), x.astype(np.float64).var(1, keepdims=True)
+    numpy_ref = (x - mean) / np.sqrt(var + eps) * w + b
+    naive = K.layernorm_forward(x, w, b, eps, naive=True)
+    fast = K.layernorm_forward(x, w, b, eps)
+    np.testing.assert_allclose(naive, numpy_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 15, 16, 17, 1000])
+def test_gelu(n):
+    x = randn(n, scale=4.0)
+    x[: min(n, 4)] = [0.0, -30.0, 30.0, 1e-3][: min(n, 4)]
+    naive = K.gelu_forward(x, naive=True)
+    x64 = x.astype(np.float64)
+    numpy_ref = 0.5 * x64 * (1 + np.tanh(np.sqrt(2 / np.pi) * (x64 + 0.044715 * x64**3)))
+    np.testing.assert_allclose(naive, numpy_ref, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(K.gelu_forward(x), naive, rtol=0, atol=2e-6 * np.maximum(1, np.abs(x)).max())
+
+
+@pytest.mark.parametrize("N,C", [(1, 1), (1, 5), (4, 17), (3, 1024)])
+def test_softmax(N, C):
+    x = randn(N, C, scale=10.0)
+    if C > 2:
+        x[0, 1] = -np.inf  # masked entries become exactly 0
+    e = np.exp(x.astype(np.float64) - x.max(1, keepdims=True))
+    numpy_ref = e / e.sum(1, keepdims=True)
+    naive = K.softmax_forward(x, naive=True)
+    fast = K.softmax_forward(x)
+    np.testing.assert_allclose(naive, numpy_ref, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(fast, naive, rtol=1e-5, atol=1e-8)
+    if C > 2:
+        assert fast[0, 1] == 0.0
+
+
+@pytest.mark.parametrize("T,C", [(1, 1), (5, 13), (9, 768)])
+def test_embedding(T, C):
+    V, P = 11, 10
+    wte, wpe = randn(V, C), randn(P, C)
+    tokens = rng.integers(0, V, T).astype(np.int32)
+    positions = rng.integers(0, P, T).astype(np.int32)
+    numpy_ref = wte[tokens] + wpe[positions]
+    np.testing.assert_array_equal(K.embedding_forward(tokens, positions, wte, wpe, naive=True), numpy_ref)
+    np.testing.assert_array_equal(K.embedding_forward(tokens, positions, wte, wpe), numpy_ref)
+
+
+def matmul_tolerance(x, w, layout):
+    """Rounding bound: a few float32 ulps of sum |x||w| per output."""
+    wt = np.abs(w) if layout == "in_out" else np.abs(w).T
+    return 1e-5 * (np.abs(x).astype(np.float64) @ wt) + 1e-6
+
+
+# M covers the streaming (decode) kernels (M <= 8) and the sgemm path (M > 8); K and N cover remainders.
+@pytest.mark.parametrize("M", [1, 2, 5, 8, 9, 33])
+@pytest.mark.parametrize("K_,N", [(1, 1), (3, 17), (17, 5), (64, 100), (130, 48)])
+@pytest.mark.parametrize("layout", ["in_out", "out_in"])
+def test_matmul(M, K_, N, layout):
+    x = randn(M, K_)
+    w = randn(K_, N) if layout == "in_out" else randn(N, K_)
+    b = randn(N)
+    numpy_ref = x.astype(np.float64) @ (w if layout == "in_out" else w.T) + b
+    tol = matmul_tolerance(x, w, layout)
+    naive = K.matmul_forward(x, w, b, layout=layout, naive=True)
+    assert np.all(np.abs(naive - numpy_ref) <= tol)
+    for n_threads in (1, 2, 3):
+        fast = K.matmul_forward(x, w, b, layout=layout, n_threads=n_threads)
+        assert np.all(np.abs(fast - naive) <= tol), f"n_threads={n_threads}: max diff {np.abs(fast - naive).max()}"
+
+
+@pytest.mark.parametrize("M", [1, 4, 12])
+def test_matmul_accumulate_without_bias(M):
+    K_, N = 31, 40
+    x, w, residual = randn(M, K_), randn(K_, N), randn(M, N)
+    expected = residual + x.astype(np.float64) @ w
+    tol = matmul_tolerance(x, w, "in_out") + 1e-6 * np.abs(residual)
+    for naive in (True, False):
+        out = K.matmul_forward(x, w, None, out=residual, n_threads=2, naive=naive)
+        assert np.all(np.abs(out - expected) <= tol)
+
+
+def numpy_attention(q, k, v, pos0, scale, window):
+    n_q = q.shape[0]
+    out = np.zeros_like(q, dtype=np.float64)
+    for i in range(n_q):
+        p = pos0 + i
+        lo = max(0, p - window + 1) if window > 0 else 0
+        s = (k[lo:p + 1].astype(np.float64) @ q[i]) * scale
+        e = np.exp(s - s.max())
+        out[i] = (e / e.sum()) @ v[lo:p + 1]
+    return out
+
+
+# n_q >= 8 takes the sgemm path, below it the per-query loop; pos0 > 0 is decoding after a prefix.
+@pytest.mark.parametrize("n_q,pos0", [(1, 0), (1, 7), (3, 2), (8, 0), (20, 5)])
+@pytest.mark.parametrize("hd", [1, 5, 64])
+@pytest.mark.parametrize("window", [0, 1, 3])
+def test_attention(n_q, pos0, hd, window):
+    n_kv = pos0 + n_q
+    q, k, v = randn(n_q, hd), randn(n_kv, hd), randn(n_kv, hd)
+    scale = 1 / np.sqrt(hd)
+    numpy_ref = numpy_attention(q, k, v, pos0, scale, window)
+    naive = K.attention_forward(q, k, v, pos0, scale, window, naive=True)
+    fast = K.attention_forward(q, k, v, pos0, scale, window)
+    np.testing.assert_allclose(naive, numpy_ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=1e-5)
+    if window == 1:  # each query sees only itself
+        np.testing.assert_allclose(fast, v[pos0:], rtol=1e-6, atol=1e-6)
