@@ -109,6 +109,17 @@ void bind_kernels(py::module_& m) {
     }, py::arg("q"), py::arg("k_cache"), py::arg("v_cache"), py::arg("pos0"), py::arg("scale"),
        py::arg("window") = 0, py::arg("naive") = false,
        "causal attention of q (n_q, hd) at positions pos0.. over k_cache, v_cache (pos0 + n_q, hd)");
+    m.def("attention_probs", [](FloatArray q, FloatArray k_cache, FloatArray v_cache, int pos0, float scale,
+                                int window) {
+        const int n_q = q.shape(0), hd = q.shape(1), n_kv = pos0 + n_q;
+        auto out = new_array({n_q, hd});
+        auto probs = new_array({n_q, n_kv});
+        std::vector<float> scratch(static_cast<size_t>(n_q) * n_kv);
+        attention_forward(out.mutable_data(), hd, q.data(), hd, k_cache.data(), v_cache.data(), n_q, pos0, hd, scale,
+                          window, scratch.data(), probs.mutable_data());
+        return py::make_tuple(out, probs);
+    }, py::arg("q"), py::arg("k_cache"), py::arg("v_cache"), py::arg("pos0"), py::arg("scale"), py::arg("window") = 0,
+       "attention_forward that also returns the probabilities (n_q, n_kv)");
 }
 
 }  // namespace
@@ -175,7 +186,29 @@ PYBIND11_MODULE(_core, m) {
              py::arg("cache"), py::arg("tokens"), py::arg("segments"), py::arg("all_logits"),
              "Run tokens (int32, the segments' tokens concatenated) through the model, appending to the cache. "
              "segments: [(slot, n_tokens)]. Returns float32 logits (n_tokens, V) if all_logits, else "
-             "(n_segments, V) for each segment's last token. Releases the GIL.");
+             "(n_segments, V) for each segment's last token. Releases the GIL.")
+        .def("trace",
+             [](GPT& self, KVCache& cache, IdArray tokens, int slot, bool hidden_states, bool attentions) {
+                 const GPTConfig& c = self.config();
+                 const int T = tokens.size();
+                 const Segment seg{slot, T};
+                 const int n_kv = cache.length(slot) + T;
+                 auto logits = new_array({T, c.vocab_size});
+                 std::optional<FloatArray> hs, att;
+                 if (hidden_states) hs = new_array({c.n_layer + 1, T, c.n_embd});
+                 if (attentions) att = new_array({c.n_layer, c.n_head, T, n_kv});
+                 ForwardTrace trace{hs ? hs->mutable_data() : nullptr, att ? att->mutable_data() : nullptr};
+                 {
+                     py::gil_scoped_release release;
+                     self.forward(cache, tokens.data(), T, &seg, 1, LogitsFor::all_tokens, logits.mutable_data(),
+                                  trace);
+                 }
+                 return py::make_tuple(logits, hs ? py::object(*hs) : py::none(), att ? py::object(*att) : py::none());
+             },
+             py::arg("cache"), py::arg("tokens"), py::arg("slot"), py::arg("hidden_states"), py::arg("attentions"),
+             "forward() of one sequence's tokens into `slot` that also returns (logits (T, V), hidden_states "
+             "(n_layer + 1, T, C) or None, attentions (n_layer, n_head, T, n_kv) or None). hidden_states are "
+             "each layer's input and, last, the final layer norm's output (transformers' convention).");
 
     m.def("blas_name", [] { return GPTCORE_BLAS_NAME; }, "'scipy' (scipy-openblas32 wheel) or 'system'");
     m.def("blas_config", [] { return std::string(blas::config()); }, "OpenBLAS's own build description");

@@ -124,3 +124,16 @@ def test_attention(n_q, pos0, hd, window):
     np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=1e-5)
     if window == 1:  # each query sees only itself
         np.testing.assert_allclose(fast, v[pos0:], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_q,pos0", [(1, 4), (3, 0), (9, 2)])
+def test_attention_probabilities(n_q, pos0):
+    """The optional probabilities output: rows sum to 1, zeros where masked, and they reproduce the output."""
+    hd, n_kv = 8, pos0 + n_q
+    q, k, v = randn(n_q, hd), randn(n_kv, hd), randn(n_kv, hd)
+    out, probs = K.attention_probs(q, k, v, pos0, 1 / np.sqrt(hd), 0)
+    assert probs.shape == (n_q, n_kv)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    for i in range(n_q):
+        assert np.all(probs[i, pos0 + i + 1:] == 0)
+    np.testing.assert_allclose(probs @ v, out, rtol=1e-4, atol=1e-5)

@@ -156,3 +156,25 @@ def test_gpt2_124m_full_context(gpt2_124m):
     hf, model = gpt2_124m
     ids = np.random.default_rng(1024).integers(0, 50257, 1024)
     assert_logits_close(model.logits(ids), reference_logits(hf, ids), "124M at 1024 tokens")
+
+
+def test_hidden_states_and_attentions(pair):
+    """model.inspect equals transformers' output_hidden_states / output_attentions within 1e-4 (relative to
+    the largest value of each)."""
+    hf, model = pair
+    ids = np.random.default_rng(3).integers(0, model.vocab_size, min(40, model.n_positions))
+    with torch.no_grad():
+        ref = hf(torch.as_tensor(ids)[None], output_hidden_states=True, output_attentions=True)
+    out = model.inspect(ids)
+    c = model.config
+    assert out.hidden_states.shape == (c.n_layer + 1, len(ids), c.n_embd)
+    assert out.attentions.shape == (c.n_layer, c.n_head, len(ids), len(ids))
+    assert_logits_close(out.logits, ref.logits[0].numpy(), "inspect logits")
+    for layer, expected in enumerate(ref.hidden_states):
+        assert_logits_close(out.hidden_states[layer], expected[0].numpy(), f"hidden state {layer}")
+    for layer, expected in enumerate(ref.attentions):
+        assert_logits_close(out.attentions[layer], expected[0].numpy(), f"attentions of layer {layer}")
+    np.testing.assert_allclose(out.attentions.sum(-1), 1.0, rtol=1e-5)
+    only_logits = model.inspect(ids, hidden_states=False, attentions=False)
+    assert only_logits.hidden_states is None and only_logits.attentions is None
+    np.testing.assert_array_equal(only_logits.logits, model.logits(ids))

@@ -21,7 +21,8 @@ inline int first_key(int pos, int window) { return window > 0 ? std::max(0, pos 
 
 GPTCORE_CLONES
 void attention_rows(float* out, int ldo, const float* q, int ldq, const float* k_cache, const float* v_cache,
-                    int n_q, int pos0, int hd, float scale, int window, float* scratch) {
+                    int n_q, int pos0, int hd, float scale, int window, float* scratch, float* probs) {
+    const int n_kv = pos0 + n_q;
     for (int i = 0; i < n_q; ++i) {
         const int pos = pos0 + i, lo = first_key(pos, window), n = pos - lo + 1;
         const float* qi = q + static_cast<long>(i) * ldq;
@@ -31,15 +32,20 @@ void attention_rows(float* out, int ldo, const float* q, int ldq, const float* k
         float* o = out + static_cast<long>(i) * ldo;
         std::fill(o, o + hd, 0.0f);
         for (int j = 0; j < n; ++j) axpy(o, s[j], v_cache + static_cast<long>(lo + j) * hd, hd);
+        if (probs) {
+            float* row = probs + static_cast<long>(i) * n_kv;
+            std::fill(row, row + n_kv, 0.0f);
+            std::copy(s, s + n, row + lo);
+        }
     }
 }
 
 }  // namespace
 
 void attention_forward(float* out, int ldo, const float* q, int ldq, const float* k_cache, const float* v_cache,
-                       int n_q, int pos0, int hd, float scale, int window, float* scratch) {
+                       int n_q, int pos0, int hd, float scale, int window, float* scratch, float* probs) {
     if (n_q < kGemmQueries) {
-        attention_rows(out, ldo, q, ldq, k_cache, v_cache, n_q, pos0, hd, scale, window, scratch);
+        attention_rows(out, ldo, q, ldq, k_cache, v_cache, n_q, pos0, hd, scale, window, scratch, probs);
         return;
     }
     const int n_kv = pos0 + n_q;
@@ -53,6 +59,7 @@ void attention_forward(float* out, int ldo, const float* q, int ldq, const float
         std::fill(row + pos + 1, row + n_kv, 0.0f);
     }
     blas::sgemm(false, false, n_q, hd, n_kv, 1.0f, scratch, n_kv, v_cache, hd, 0.0f, out, ldo);
+    if (probs) std::copy(scratch, scratch + static_cast<long>(n_q) * n_kv, probs);
 }
 
 void attention_forward_naive(float* out, int ldo, const float* q, int ldq, const float* k_cache,

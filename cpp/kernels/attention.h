@@ -9,8 +9,9 @@ namespace gptcore {
 //   out      (n_q, ldo)       softmax(scale * q k^T, masked) v
 // The query at position p sees keys [0, p]; with window > 0 only the last `window` of them
 // (keys [p - window + 1, p]), GPT-Neo's local attention. scratch holds n_q * n_kv floats.
+// probs, when not null, receives the attention probabilities (n_q, n_kv), zeros where masked.
 void attention_forward(float* out, int ldo, const float* q, int ldq, const float* k_cache, const float* v_cache,
-                       int n_q, int pos0, int hd, float scale, int window, float* scratch);
+                       int n_q, int pos0, int hd, float scale, int window, float* scratch, float* probs = nullptr);
 void attention_forward_naive(float* out, int ldo, const float* q, int ldq, const float* k_cache,
                              const float* v_cache, int n_q, int pos0, int hd, float scale, int window);
 

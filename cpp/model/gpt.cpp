@@ -165,7 +165,8 @@ void GPT::parallel_ranges(int n, int align, Fn fn) {
     });
 }
 
-void GPT::block_forward(int l, KVCache& cache, const Segment* segments, int n_segments, int T) {
+// attentions: this layer's (n_head, T, n_kv) block of ForwardTrace::attentions, or null.
+void GPT::block_forward(int l, KVCache& cache, const Segment* segments, int n_segments, int T, float* attentions) {
     const int C = config_.n_embd, F = config_.n_inner, NH = config_.n_head, hd = config_.head_dim();
     const LayerWeights& w = weights_.layers[l];
     float* x = x_.data();
@@ -194,9 +195,11 @@ void GPT::block_forward(int l, KVCache& cache, const Segment* segments, int n_se
             std::copy(src + C, src + C + hd, kc + static_cast<long>(pos0 + i) * hd);
             std::copy(src + 2 * C, src + 2 * C + hd, vc + static_cast<long>(pos0 + i) * hd);
         }
+        const long n_kv = pos0 + seg.n_tokens;
         attention_forward(att + static_cast<long>(row0) * C + head * hd, C,
                           qkv + static_cast<long>(row0) * 3 * C + head * hd, 3 * C, kc, vc, seg.n_tokens, pos0, hd,
-                          scale, 0, scratch_.data() + thread * scratch_floats_);
+                          scale, 0, scratch_.data() + thread * scratch_floats_,
+                          attentions ? attentions + head * T * n_kv : nullptr);
     });
     matmul_forward(pool_, x, att, w.attn_proj_weight, WeightLayout::in_out, w.attn_proj_bias, T, C, C, true);
 
@@ -211,9 +214,12 @@ void GPT::block_forward(int l, KVCache& cache, const Segment* segments, int n_se
 }
 
 void GPT::forward(KVCache& cache, const int32_t* tokens, int T, const Segment* segments, int n_segments,
-                  LogitsFor which, float* logits) {
+                  LogitsFor which, float* logits, const ForwardTrace& trace) {
     std::lock_guard<std::mutex> lock(mutex_);
     check_inputs(cache, tokens, T, segments, n_segments);
+    if (trace.attentions && n_segments != 1)
+        throw std::invalid_argument("attention weights can be returned for one sequence at a time, got " +
+                                    std::to_string(n_segments) + " segments");
     const int C = config_.n_embd, V = config_.vocab_size;
 
     std::size_t scratch_floats = 0;
@@ -232,7 +238,18 @@ void GPT::forward(KVCache& cache, const int32_t* tokens, int T, const Segment* s
         embedding_forward(x_.data() + static_cast<long>(r0) * C, tokens + r0, pos_.data() + r0, weights_.wte,
                           weights_.wpe, r1 - r0, C);
     });
-    for (int l = 0; l < config_.n_layer; ++l) block_forward(l, cache, segments, n_segments, T);
+    const long hidden_size = static_cast<long>(T) * C;
+    const long attn_size = static_cast<long>(config_.n_head) * T * (cache.length(segments[0].slot) + T);
+    for (int l = 0; l < config_.n_layer; ++l) {
+        if (trace.hidden_states) std::copy(x_.data(), x_.data() + hidden_size, trace.hidden_states + l * hidden_size);
+        block_forward(l, cache, segments, n_segments, T, trace.attentions ? trace.attentions + l * attn_size : nullptr);
+    }
+    if (trace.hidden_states)
+        parallel_ranges(T, 1, [&](int r0, int r1) {
+            layernorm_forward(trace.hidden_states + config_.n_layer * hidden_size + static_cast<long>(r0) * C,
+                              x_.data() + static_cast<long>(r0) * C, weights_.ln_f_weight, weights_.ln_f_bias,
+                              r1 - r0, C, config_.layer_norm_epsilon);
+        });
     for (int s = 0; s < n_segments; ++s) cache.advance(segments[s].slot, segments[s].n_tokens);
 
     // Final layer norm on the rows that need logits, gathered into h (rows, C).

@@ -79,6 +79,13 @@ enum class LogitsFor {
     last_token,  // logits (n_segments, V): each segment's last position, for generation
 };
 
+// Optional outputs of a forward call, for looking inside the model. Null fields cost nothing.
+struct ForwardTrace {
+    float* hidden_states = nullptr;  // (n_layer + 1, n_tokens, C): each layer's input, then ln_f's output
+    float* attentions = nullptr;     // (n_layer, n_head, n_tokens, n_kv) probabilities; one segment only,
+                                     // n_kv = its cache length after the call
+};
+
 class GPT {
 public:
     // Checks every tensor's presence and shape against the config; throws std::invalid_argument naming
@@ -92,7 +99,7 @@ public:
     // tokens (n_tokens); segments (n_segments) with distinct slots and n_tokens summing to n_tokens.
     // Validates ids, slots and lengths before any work; throws std::out_of_range / std::invalid_argument.
     void forward(KVCache& cache, const int32_t* tokens, int n_tokens, const Segment* segments, int n_segments,
-                 LogitsFor which, float* logits);
+                 LogitsFor which, float* logits, const ForwardTrace& trace = {});
 
     // Rows forward() writes for these arguments.
     static int logits_rows(int n_tokens, int n_segments, LogitsFor which) {
@@ -103,7 +110,8 @@ private:
     void check_inputs(const KVCache& cache, const int32_t* tokens, int n_tokens, const Segment* segments,
                       int n_segments) const;
     void reserve_activations(int n_tokens, std::size_t scratch_floats);
-    void block_forward(int layer, KVCache& cache, const Segment* segments, int n_segments, int n_tokens);
+    void block_forward(int layer, KVCache& cache, const Segment* segments, int n_segments, int n_tokens,
+                       float* attentions);
     // Runs fn(begin, end) over [0, n) split in contiguous ranges over the pool's threads.
     template <typename Fn>
     void parallel_ranges(int n, int align, Fn fn);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -42,6 +43,15 @@ def as_token_ids(ids: Ids, vocab_size: int, what: str = "ids") -> np.ndarray:
         i = int(bad[0])
         raise ValueError(f"{what}[{i}] = {int(arr[i])} is out of range [0, vocab_size={vocab_size})")
     return arr.astype(np.int32)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What :meth:`GPT.inspect` returns; fields not asked for are None."""
+
+    logits: np.ndarray                    # [T, vocab_size]
+    hidden_states: Optional[np.ndarray]   # [n_layer + 1, T, n_embd]
+    attentions: Optional[np.ndarray]      # [n_layer, n_head, T, T]
 
 
 class GPT:
@@ -110,6 +120,18 @@ class GPT:
                              f"n_positions={self.n_positions}")
         cache = self.new_cache(1, len(ids))
         return self._core.forward(cache, ids, [(0, len(ids))], True)
+
+    def inspect(self, ids: Ids, *, hidden_states: bool = True, attentions: bool = True) -> "Inspection":
+        """Run one sequence and return what happens inside: logits ``[T, V]``, hidden states
+        ``[n_layer + 1, T, n_embd]`` (each layer's input, then the final layer norm's output, as transformers'
+        ``output_hidden_states``) and attention probabilities ``[n_layer, n_head, T, T]`` (as
+        ``output_attentions``). What is not asked for is not computed or stored."""
+        ids = as_token_ids(ids, self.vocab_size)
+        if len(ids) > self.n_positions:
+            raise ValueError(f"ids has {len(ids)} tokens, longer than the model's context "
+                             f"n_positions={self.n_positions}")
+        logits, hs, att = self._core.trace(self.new_cache(1, len(ids)), ids, 0, hidden_states, attentions)
+        return Inspection(logits, hs, att)
 
     def __repr__(self) -> str:
         c = self.config

@@ -100,6 +100,10 @@ class GPT:
         """
         Run tokens (int32, the segments' tokens concatenated) through the model, appending to the cache. segments: [(slot, n_tokens)]. Returns float32 logits (n_tokens, V) if all_logits, else (n_segments, V) for each segment's last token. Releases the GIL.
         """
+    def trace(self, cache: KVCache, tokens: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], slot: typing.SupportsInt | typing.SupportsIndex, hidden_states: bool, attentions: bool) -> tuple[numpy.typing.NDArray[numpy.float32], typing.Any, typing.Any]:
+        """
+        forward() of one sequence's tokens into `slot` that also returns (logits (T, V), hidden_states (n_layer + 1, T, C) or None, attentions (n_layer, n_head, T, n_kv) or None). hidden_states are each layer's input and, last, the final layer norm's output (transformers' convention).
+        """
     @property
     def config(self) -> GPTConfig:
         ...
