@@ -16,6 +16,7 @@
 #include "model/gpt.h"
 #include "runtime/blas.h"
 #include "runtime/cpu.h"
+#include "runtime/memory_bandwidth.h"
 
 namespace py = pybind11;
 using namespace gptcore;
@@ -215,6 +216,12 @@ PYBIND11_MODULE(_core, m) {
     m.def("blas_num_threads", &blas::get_num_threads, "OpenBLAS's own thread count (1 once a model exists)");
     m.def("simd_level", [] { return simd_level_name(simd_detected()); }, "'avx512', 'avx2' or 'generic'");
     m.def("physical_cores", &physical_cores, "physical cores this process may run on");
+    m.def("measure_read_bandwidth", [](std::size_t nbytes, int n_threads, int repeats) {
+        ThreadPool pool(n_threads);
+        py::gil_scoped_release release;
+        return measure_read_bandwidth(pool, nbytes, repeats);
+    }, py::arg("nbytes") = std::size_t(512) << 20, py::arg("n_threads") = 1, py::arg("repeats") = 5,
+       "memory read bandwidth in GB/s (best of `repeats` passes over nbytes), for rooflines in benchmarks");
 
     py::module_ kernels = m.def_submodule("kernels", "each kernel and its plain reference, for tests");
     bind_kernels(kernels);

@@ -7,7 +7,7 @@ import numpy
 import numpy.typing
 import typing
 from . import kernels
-__all__: list[str] = ['GPT', 'GPTConfig', 'KVCache', 'blas_config', 'blas_name', 'blas_num_threads', 'gpt_tensor_shapes', 'kernels', 'physical_cores', 'simd_level']
+__all__: list[str] = ['GPT', 'GPTConfig', 'KVCache', 'blas_config', 'blas_name', 'blas_num_threads', 'gpt_tensor_shapes', 'kernels', 'measure_read_bandwidth', 'physical_cores', 'simd_level']
 class GPTConfig:
     """
     Model hyper-parameters, as the C++ core reads them
@@ -125,6 +125,10 @@ def blas_num_threads() -> int:
 def gpt_tensor_shapes(config: GPTConfig) -> list[tuple[str, list[int]]]:
     """
     [(name, shape)] of the tensors a config needs; 'lm_head.weight' is optional (tied to wte)
+    """
+def measure_read_bandwidth(nbytes: typing.SupportsInt | typing.SupportsIndex = 536870912, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, repeats: typing.SupportsInt | typing.SupportsIndex = 5) -> float:
+    """
+    memory read bandwidth in GB/s (best of `repeats` passes over nbytes), for rooflines in benchmarks
     """
 def physical_cores() -> int:
     """
