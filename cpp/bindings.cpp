@@ -18,6 +18,7 @@
 #include "runtime/cpu.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode_class.h"
 
 namespace py = pybind11;
 using namespace gptcore;
@@ -161,6 +162,11 @@ void bind_tokenizer(py::module_& m) {
         }
         return pieces;
     }, py::arg("text"), "GPT-2's pre-tokenizer pieces of text, for tests");
+    m.def("unicode_char_classes", [] {
+        std::string classes(0x110000, '\0');
+        for (uint32_t cp = 0; cp < classes.size(); ++cp) classes[cp] = char(char_class(cp));
+        return py::bytes(classes);
+    }, "the pre-tokenizer's class of every code point: 0 other, 1 \\p{L}, 2 \\p{N}, 3 \\s; for tests");
 }
 
 }  // namespace

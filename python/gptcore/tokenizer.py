@@ -202,7 +202,7 @@ class Tokenizer:
             raise TokenizerError(f"{path}: model.merges must be a list")
         merges = []
         for k, merge in enumerate(raw_merges):
-            where = f"{path}:{_line_of(text, json.dumps(merge, ensure_ascii=False))}: model.merges[{k}]"
+            where = f"{path}: model.merges[{k}]"
             merges.append((_split_merge(merge, where), where))
         special = {}
         for k, added in enumerate(data.get("added_tokens") or []):
