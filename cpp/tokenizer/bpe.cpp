@@ -45,10 +45,42 @@ void bpe_merge_naive(const MergeTable& merges, std::vector<int32_t>& ids) {
     }
 }
 
+namespace {
+
+constexpr int kNone = INT_MAX;
+constexpr int kShortPiece = 64;  // tokens; up to here a scan of cached ranks beats the heap's allocations
+
+// Short pieces: tokens and their pair ranks in arrays on the stack, a linear scan finds the next merge.
+void bpe_merge_short(const MergeTable& merges, std::vector<int32_t>& ids) {
+    int n = int(ids.size());
+    int32_t tok[kShortPiece], rank[kShortPiece], merged[kShortPiece];  // rank[i]: pair (tok[i], tok[i + 1])
+    auto update = [&](int i) {
+        const MergeTable::Merge* m = i + 1 < n ? merges.find(tok[i], tok[i + 1]) : nullptr;
+        rank[i] = m ? m->rank : kNone;
+        merged[i] = m ? m->id : -1;
+    };
+    for (int i = 0; i < n; ++i) tok[i] = ids[i];
+    for (int i = 0; i < n; ++i) update(i);
+    for (;;) {
+        int best = 0;
+        for (int i = 1; i < n - 1; ++i)
+            if (rank[i] < rank[best]) best = i;
+        if (rank[best] == kNone) break;
+        tok[best] = merged[best];
+        for (int i = best + 1; i < n - 1; ++i) tok[i] = tok[i + 1], rank[i] = rank[i + 1], merged[i] = merged[i + 1];
+        --n;
+        update(best);
+        if (best > 0) update(best - 1);
+    }
+    ids.assign(tok, tok + n);
+}
+
+}  // namespace
+
 void bpe_merge(const MergeTable& merges, std::vector<int32_t>& ids) {
     const int n = int(ids.size());
     if (n < 2) return;
-    constexpr int kNone = INT_MAX;
+    if (n <= kShortPiece) return bpe_merge_short(merges, ids);
     // Token i is alive while next[i] != -2; rank[i] is the rank of the pair (i, next alive token), or kNone.
     std::vector<int> prev(n), next(n), rank(n), merged(n);
     using Entry = std::pair<int, int>;  // (rank, position): the smallest rank, then the leftmost, pops first

@@ -42,7 +42,8 @@ private:
     int shift_ = 0;
 };
 
-// ids: in, one token per byte of the piece; out, the piece's tokens. O(n log n): a linked list of tokens and a
+// ids: in, one token per byte of the piece; out, the piece's tokens. Pieces of up to 64 tokens: cached pair
+// ranks in stack arrays, scanned for the minimum. Longer ones, O(n log n): a linked list of tokens and a
 // min-heap of (rank, position) of adjacent pairs, stale entries skipped when popped.
 void bpe_merge(const MergeTable& merges, std::vector<int32_t>& ids);
 
