@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _core
 from .config import load_config
+from .tokenizer import Tokenizer, load_tokenizer
 from .weights import gpt2_tensors, read_checkpoint
 
 Ids = Union[Sequence[int], np.ndarray]
@@ -70,17 +71,21 @@ class GPT:
         self.config: _core.GPTConfig = self._core.config
         self.hf_config: Dict[str, Any] = dict(hf_config or {})
         self.source = source
+        self.tokenizer: Optional[Tokenizer] = None  # set by from_pretrained when the directory has one
 
     @classmethod
     def from_pretrained(cls, path: Union[str, os.PathLike], *, n_threads: Optional[int] = None) -> "GPT":
         """Load a Hugging Face GPT-2 model directory: config.json plus model.safetensors (or a sharded
-        index, or pytorch_model.bin read with torch.load(weights_only=True))."""
+        index, or pytorch_model.bin read with torch.load(weights_only=True)). The directory's tokenizer files,
+        if any, become ``model.tokenizer``."""
         model_dir = os.fspath(path)
         if not os.path.isdir(model_dir):
             raise FileNotFoundError(f"{model_dir}: not a directory")
         config, hf = load_config(model_dir)
         tensors = gpt2_tensors(read_checkpoint(model_dir), config, model_dir)
-        return cls(config, tensors, n_threads=n_threads, hf_config=hf, source=model_dir)
+        model = cls(config, tensors, n_threads=n_threads, hf_config=hf, source=model_dir)
+        model.tokenizer = load_tokenizer(model_dir)
+        return model
 
     @property
     def n_threads(self) -> int:
