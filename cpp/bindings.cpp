@@ -18,6 +18,8 @@
 #include "runtime/cpu.h"
 #include "sampling/philox.h"
 #include "sampling/sampler.h"
+#include "tokenizer/pretokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace py = pybind11;
 using namespace gptcore;
@@ -183,6 +185,56 @@ void bind_sampling(py::module_& m) {
           "uniform double in [0, 1): draw `step` of `stream` under `seed`");
 }
 
+// The UTF-8 bytes a str caches; raises UnicodeEncodeError (lone surrogates) like str.encode.
+std::string_view utf8_view(const py::handle& text) {
+    Py_ssize_t size = 0;
+    const char* data = PyUnicode_AsUTF8AndSize(text.ptr(), &size);
+    if (!data) throw py::error_already_set();
+    return {data, static_cast<size_t>(size)};
+}
+
+void bind_tokenizer(py::module_& m) {
+    py::class_<Tokenizer>(m, "Tokenizer",
+                          "GPT-2 byte-level BPE over a vocabulary; gptcore.Tokenizer is the public API around it")
+        .def(py::init<std::vector<std::string>, const std::vector<std::pair<int32_t, int32_t>>&,
+                      const std::vector<int32_t>&>(),
+             py::arg("token_bytes"), py::arg("merges"), py::arg("merged_ids"),
+             "token_bytes[id]: bytes of each token; merges[rank] = (left id, right id) making merged_ids[rank]")
+        .def_property_readonly("vocab_size", &Tokenizer::vocab_size)
+        .def("encode", [](Tokenizer& self, const py::str& text) {
+            const std::string_view utf8 = utf8_view(text);
+            py::gil_scoped_release release;
+            return self.encode(utf8);
+        }, py::arg("text"), "token ids of text, special tokens not recognised. Releases the GIL.")
+        .def("encode_batch", [](Tokenizer& self, const std::vector<py::str>& texts, int n_threads) {
+            std::vector<std::string_view> utf8;
+            for (const py::str& t : texts) utf8.push_back(utf8_view(t));
+            py::gil_scoped_release release;
+            return self.encode_batch(utf8, n_threads);
+        }, py::arg("texts"), py::arg("n_threads"), "encode() of each text over n_threads threads. Releases the GIL.")
+        .def("decode", [](const Tokenizer& self, const std::vector<int64_t>& ids) {
+            std::string bytes;
+            {
+                py::gil_scoped_release release;
+                bytes = self.decode(ids.data(), ids.size());
+            }
+            return py::bytes(bytes);
+        }, py::arg("ids"), "the bytes of ids; ValueError naming an id outside the vocabulary")
+        .def("bpe", [](const Tokenizer& self, const py::bytes& piece, bool naive) {
+            return self.bpe(std::string_view(piece), naive);
+        }, py::arg("piece"), py::arg("naive") = false, "one piece through BPE alone (no cache), for tests");
+
+    m.def("pretokenize", [](const py::str& text) {
+        const std::string_view utf8 = utf8_view(text);
+        py::list pieces;
+        for (size_t pos = 0, end; pos < utf8.size(); pos = end) {
+            end = pretoken_end(utf8.data(), utf8.size(), pos);
+            pieces.append(py::str(utf8.data() + pos, end - pos));
+        }
+        return pieces;
+    }, py::arg("text"), "GPT-2's pre-tokenizer pieces of text, for tests");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -257,4 +309,5 @@ PYBIND11_MODULE(_core, m) {
     py::module_ kernels = m.def_submodule("kernels", "each kernel and its plain reference, for tests");
     bind_kernels(kernels);
     bind_sampling(m);
+    bind_tokenizer(m);
 }

@@ -5,10 +5,11 @@ from __future__ import annotations
 from . import _core
 from .config import ConfigError
 from .model import GPT
+from .tokenizer import Tokenizer, TokenizerError
 from .weights import WeightsError
 
 __version__ = "0.1.0"
-__all__ = ["GPT", "ConfigError", "WeightsError", "system_info", "__version__"]
+__all__ = ["GPT", "Tokenizer", "ConfigError", "TokenizerError", "WeightsError", "system_info", "__version__"]
 
 
 def system_info() -> dict:
