@@ -216,3 +216,120 @@ def test_ctrl_c_stops_generation_and_leaves_the_model_usable(tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert out.split() == ["interrupted", "usable"]
+
+
+# ---------------------------------------------------------------------------------------------- text level
+# A tiny model over GPT-2's real vocabulary and tokenizer. Text-level tests force exact token sequences with
+# logit_bias (decreasing biases far above the model's logits) and no_repeat_ngram_size=1 (a token used once
+# is banned), so each forced token comes out in turn.
+
+@pytest.fixture(scope="module")
+def text_model(tmp_path_factory, gpt2_tokenizer_dir) -> gptcore.GPT:
+    ckpt = make_checkpoint(tmp_path_factory.mktemp("text"), **dict(CONFIG, vocab_size=50257, eos_token_id=50256))
+    model = gptcore.GPT.from_pretrained(ckpt, n_threads=1)
+    if getattr(model, "tokenizer", None) is None:  # the checkpoint has no tokenizer files: use GPT-2's
+        model.tokenizer = gptcore.Tokenizer.from_pretrained(gpt2_tokenizer_dir)
+    return model
+
+
+def forcing(tokens):
+    """Options under which greedy generation emits exactly `tokens` (distinct, absent from the prompt)."""
+    assert len(set(tokens)) == len(tokens)
+    return dict(logit_bias={t: 1e5 - 1e3 * i for i, t in enumerate(tokens)}, no_repeat_ngram_size=1,
+                max_new_tokens=len(tokens))
+
+
+def byte_token(tokenizer, byte: int) -> int:
+    """The id of the token that is exactly this one byte."""
+    for token in range(256 + 1000):
+        if tokenizer.decode_bytes([token]) == bytes([byte]):
+            return token
+    raise AssertionError(f"no single-byte token for {byte:#x}")
+
+
+def split_chars(tokenizer, text: str):
+    """Tokens spelling `text` with every non-ASCII character cut into one token per byte."""
+    ids = []
+    for ch in text:
+        ids += tokenizer.encode(ch) if ch.isascii() else [byte_token(tokenizer, b) for b in ch.encode()]
+    return ids
+
+
+PROMPT_TEXT = "Q:"
+
+
+def test_text_prompts_give_text(text_model):
+    tok = text_model.tokenizer
+    ids = text_model.generate(tok.encode("Hello there"), max_new_tokens=20)
+    text = text_model.generate("Hello there", max_new_tokens=20)
+    assert text == tok.decode([t for t in ids if t != 50256])
+    assert text_model.generate(["Hello there", "x"], max_new_tokens=20)[0] == text
+
+
+def test_stream_never_splits_a_character(text_model):
+    tok = text_model.tokenizer
+    text = "Hi é€🎉ok!"  # no byte twice, as forcing needs distinct tokens
+    tokens = split_chars(tok, text)
+    assert len(tokens) == len(text.encode()), "every byte should be its own token"
+    pieces = list(text_model.stream(PROMPT_TEXT, **forcing(tokens)))
+    assert "".join(pieces) == text
+    assert all("\ufffd" not in p for p in pieces)
+    assert len(pieces) > 3, "pieces should come as tokens arrive"
+    assert text_model.generate(PROMPT_TEXT, **forcing(tokens)) == text
+
+
+@pytest.mark.parametrize("stop", ["lo wo", "€🎉", "o w", "ld", "🎉 d"])
+def test_stop_strings_split_across_tokens(text_model, stop):
+    tok = text_model.tokenizer
+    tokens = tok.encode("Hello") + tok.encode(" world") + split_chars(tok, " €🎉") + tok.encode(" done")
+    full = text_model.generate(PROMPT_TEXT, **forcing(tokens))
+    assert full == "Hello world €🎉 done"
+    got = text_model.generate(PROMPT_TEXT, stop=[stop, "never"], return_details=True, **forcing(tokens))
+    assert got.text == full[:full.index(stop)] and got.finish_reason == "stop"
+    assert got.token_ids == tokens[:len(got.token_ids)]
+    assert stop in tok.decode(got.token_ids) and stop not in tok.decode(got.token_ids[:-1])
+    assert "".join(text_model.stream(PROMPT_TEXT, stop=stop, **forcing(tokens))) == got.text
+
+
+def test_stream_holds_back_a_possible_stop_string(text_model):
+    tok = text_model.tokenizer
+    tokens = tok.encode(" alpha beta gam")
+    seen = []
+    for piece in text_model.stream(PROMPT_TEXT, stop=["gamma!"], **forcing(tokens)):
+        seen.append(piece)
+    assert "".join(seen) == " alpha beta gam"  # the sequence ended (length) before the stop string completed
+    assert "gam" in seen[-1] and all("gam" not in p for p in seen[:-1]), seen
+
+
+def test_breaking_out_of_a_stream_stops_the_work(text_model):
+    calls = []
+    core = text_model._core
+
+    class CountingCore:
+        def __getattr__(self, name):
+            return getattr(core, name)
+
+        def forward(self, *args):
+            calls.append(1)
+            return core.forward(*args)
+
+    text_model._core = CountingCore()
+    try:
+        stream = text_model.stream(PROMPT_TEXT, max_new_tokens=100, eos_token_id=[])
+        for _ in zip(range(3), stream):
+            pass
+        stream.close()
+        n = len(calls)
+        assert n <= 10
+        with pytest.raises(StopIteration):
+            next(stream)
+        assert len(calls) == n
+    finally:
+        text_model._core = core
+
+
+def test_score_text(text_model):
+    tok = text_model.tokenizer
+    s = text_model.score("The quick brown fox")
+    assert s.token_ids == tok.encode("The quick brown fox")
+    assert s.logprobs.tolist() == pytest.approx(text_model.score(s.token_ids).logprobs.tolist())

@@ -327,16 +327,16 @@ def _packed_chunks(seqs: List[np.ndarray], budget: int) -> Iterator[Tuple[np.nda
 class _TextTracker:
     """A sequence's generated text, built token by token for stop strings and streaming.
 
-    Text is decoded from the tokens since the last clean cut, and a trailing U+FFFD (a UTF-8 character whose
-    bytes have not all arrived) is held back until the next token completes it, so characters are never
-    split. The text ends before the first stop string; take() gives what is new and safe to show, holding
-    back a tail that could still grow into a stop string.
+    The tokenizer's incremental decoder holds back the bytes of a UTF-8 character until its last byte
+    arrives, so characters are never split. End-of-sequence tokens add no text. The text ends before the
+    first stop string; take() gives what is new and safe to show, holding back a tail that could still
+    grow into a stop string.
     """
 
     def __init__(self, tokenizer: Any, stop: List[str], eos_token_ids: Sequence[int]) -> None:
-        self.tokenizer, self.stop, self.eos = tokenizer, stop, set(eos_token_ids)
+        self.decoder = tokenizer.decoder()
+        self.stop, self.eos = stop, set(eos_token_ids)
         self.text = ""
-        self.pending: List[int] = []  # tokens not yet in text
         self.stopped = False
         self.finished = False
         self.shown = 0  # characters take() has given out
@@ -344,16 +344,13 @@ class _TextTracker:
     def add(self, token: int) -> bool:
         """Adds a generated token; True when the text has reached a stop string."""
         if not self.stopped and token not in self.eos:
-            self.pending.append(token)
-            piece = self.tokenizer.decode(self.pending)
-            if not piece.endswith("\ufffd"):
-                self._extend(piece)
+            self._extend(self.decoder.decode([token]))
         return self.stopped
 
     def flush(self) -> bool:
-        """The sequence has ended: decodes what is left (broken bytes as U+FFFD); True if that hit a stop."""
-        if self.pending and not self.stopped:
-            self._extend(self.tokenizer.decode(self.pending))
+        """The sequence has ended: adds held-back bytes (broken ones as U+FFFD); True if that hit a stop."""
+        if not self.stopped:
+            self._extend(self.decoder.flush())
         self.finished = True
         return self.stopped
 
@@ -364,7 +361,6 @@ class _TextTracker:
         return piece
 
     def _extend(self, piece: str) -> None:
-        self.pending = []
         search_from = max(0, len(self.text) - max((len(s) for s in self.stop), default=0) + 1)
         self.text += piece
         found = [i for i in (self.text.find(s, search_from) for s in self.stop) if i >= 0]
