@@ -77,7 +77,7 @@ class Generation:
     """One generated sequence, as ``return_details=True`` gives it.
 
     token_ids include an end-of-sequence token that ended the sequence, and every token up to the one that
-    completed a stop string; ``text`` (None for token-id prompts without a tokenizer) excludes both.
+    completed a stop string; ``text`` (None for token-id prompts without stop strings) excludes both.
     logprobs: of each chosen token under the distribution it was picked from (after penalties, and after
     temperature and the top-k / top-p / min-p / typical-p filters when sampling); raw_logprobs: under the
     model's own distribution, as ``score`` gives them.
