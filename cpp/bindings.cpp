@@ -17,6 +17,8 @@
 #include "runtime/blas.h"
 #include "runtime/cpu.h"
 #include "runtime/memory_bandwidth.h"
+#include "sampling/philox.h"
+#include "sampling/sampler.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode_class.h"
@@ -124,6 +126,76 @@ void bind_kernels(py::module_& m) {
         return py::make_tuple(out, probs);
     }, py::arg("q"), py::arg("k_cache"), py::arg("v_cache"), py::arg("pos0"), py::arg("scale"), py::arg("window") = 0,
        "attention_forward that also returns the probabilities (n_q, n_kv)");
+}
+
+void bind_sampling(py::module_& m) {
+    py::class_<SamplingParams>(m, "SamplingParams",
+                               "Options shared by the sequences of one generate call (cpp/sampling/sampler.h)")
+        .def(py::init<>())
+        .def_readwrite("do_sample", &SamplingParams::do_sample)
+        .def_readwrite("temperature", &SamplingParams::temperature)
+        .def_readwrite("top_k", &SamplingParams::top_k)
+        .def_readwrite("top_p", &SamplingParams::top_p)
+        .def_readwrite("min_p", &SamplingParams::min_p)
+        .def_readwrite("typical_p", &SamplingParams::typical_p)
+        .def_readwrite("repetition_penalty", &SamplingParams::repetition_penalty)
+        .def_readwrite("presence_penalty", &SamplingParams::presence_penalty)
+        .def_readwrite("frequency_penalty", &SamplingParams::frequency_penalty)
+        .def_readwrite("no_repeat_ngram_size", &SamplingParams::no_repeat_ngram_size)
+        .def_readwrite("min_new_tokens", &SamplingParams::min_new_tokens)
+        .def_readwrite("eos_token_ids", &SamplingParams::eos_token_ids)
+        .def_readwrite("bad_words_ids", &SamplingParams::bad_words_ids)
+        .def_readwrite("logit_bias", &SamplingParams::logit_bias)
+        .def("validate", &SamplingParams::validate, py::arg("vocab_size"),
+             "Raises ValueError naming the first option out of range");
+
+    py::class_<Sampler>(m, "Sampler",
+                        "Picks each sequence's next token: logits processors in transformers' order, then a "
+                        "draw from the sequence's own Philox stream, or the argmax")
+        .def(py::init<SamplingParams, int>(), py::arg("params"), py::arg("vocab_size"))
+        .def_property_readonly("params", &Sampler::params)
+        .def("add_sequence",
+             [](Sampler& self, IdArray prompt, uint64_t seed, uint64_t stream) {
+                 return self.add_sequence(prompt.data(), prompt.size(), seed, stream);
+             },
+             py::arg("prompt"), py::arg("seed"), py::arg("stream") = 0,
+             "Add a sequence (its int32 prompt ids, its seed and stream); returns its index")
+        .def("tokens", [](const Sampler& self, int seq) { return self.sequence(seq).tokens; }, py::arg("seq"),
+             "the sequence's prompt and generated tokens")
+        .def("process",
+             [](const Sampler& self, int seq, FloatArray logits) {
+                 auto out = new_array({logits.size()});
+                 std::copy(logits.data(), logits.data() + logits.size(), out.mutable_data());
+                 self.process(seq, out.mutable_data());
+                 return out;
+             },
+             py::arg("seq"), py::arg("logits"), "the processed copy of logits (V) a draw for `seq` would use")
+        .def("sample",
+             [](Sampler& self, const std::vector<int>& seqs, FloatArray logits) {
+                 if (logits.ndim() != 2 || logits.shape(0) != static_cast<py::ssize_t>(seqs.size()) ||
+                     logits.shape(1) != self.vocab_size())
+                     throw py::value_error("logits must have shape (len(seqs), vocab_size)");
+                 std::vector<SampledToken> picked(seqs.size());
+                 {
+                     py::gil_scoped_release release;
+                     self.sample(seqs.data(), seqs.size(), logits.data(), picked.data());
+                 }
+                 py::array_t<int32_t> tokens(picked.size());
+                 FloatArray logprobs(picked.size()), raw_logprobs(picked.size());
+                 for (size_t i = 0; i < picked.size(); ++i) {
+                     tokens.mutable_at(i) = picked[i].token;
+                     logprobs.mutable_at(i) = picked[i].logprob;
+                     raw_logprobs.mutable_at(i) = picked[i].raw_logprob;
+                 }
+                 return py::make_tuple(tokens, logprobs, raw_logprobs);
+             },
+             py::arg("seqs"), py::arg("logits"),
+             "Pick the next token of each of seqs from logits (len(seqs), V) and append it. Returns (tokens, "
+             "logprobs under the processed distribution, raw_logprobs under the model's). Releases the GIL.");
+
+    m.def("philox4x32_10", &philox4x32_10, py::arg("counter"), py::arg("key"), "the Philox4x32-10 bijection");
+    m.def("philox_uniform", &philox_uniform, py::arg("seed"), py::arg("stream"), py::arg("step"),
+          "uniform double in [0, 1): draw `step` of `stream` under `seed`");
 }
 
 // The UTF-8 bytes a str caches; raises UnicodeEncodeError (lone surrogates) like str.encode.
@@ -283,5 +355,6 @@ PYBIND11_MODULE(_core, m) {
 
     py::module_ kernels = m.def_submodule("kernels", "each kernel and its plain reference, for tests");
     bind_kernels(kernels);
+    bind_sampling(m);
     bind_tokenizer(m);
 }

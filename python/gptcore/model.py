@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -137,6 +137,37 @@ class GPT:
                              f"n_positions={self.n_positions}")
         logits, hs, att = self._core.trace(self.new_cache(1, len(ids)), ids, 0, hidden_states, attentions)
         return Inspection(logits, hs, att)
+
+    def generate(self, prompt: Any, **options: Any) -> Any:
+        """Continue a prompt, or a batch of prompts run together (ragged, without padding).
+
+        prompt: a ``str`` gives the completion ``str``; a list of ``str`` a list of ``str``; a list of token
+        ids the new token ids; a list of such lists a list of lists. With ``num_return_sequences=n > 1`` each
+        prompt's result becomes a list of n. With ``return_details=True`` each result is a
+        :class:`gptcore.generation.Generation` (token ids, log-probabilities, finish reason, text).
+
+        Options (transformers' names and meanings; defaults in :class:`gptcore.generation.GenerationOptions`):
+        max_new_tokens, min_new_tokens, do_sample (False: greedy), temperature, top_k, top_p, min_p,
+        typical_p, repetition_penalty, no_repeat_ngram_size, num_return_sequences, eos_token_id,
+        bad_words_ids; and stop (strings that end the text, excluded from it), seed (an int, or one per
+        prompt), logit_bias ({id: bias}), presence_penalty, frequency_penalty, return_details,
+        prefill_chunk_tokens. An unknown option raises TypeError, one out of range ValueError.
+        """
+        from . import generation
+        return generation.generate(self, prompt, **options)
+
+    def stream(self, prompt: Any, **options: Any) -> Iterator[str]:
+        """Yield the continuation of one prompt (a str or token ids) as text pieces while tokens arrive.
+        Takes generate's options. Pieces never split a UTF-8 character or show text that may still turn
+        into a stop string; breaking out of the loop or closing the iterator stops the work."""
+        from . import generation
+        return generation.stream(self, prompt, **options)
+
+    def score(self, inputs: Any, *, chunk_tokens: int = 256) -> Any:
+        """Log-probability of each token given the ones before it, and the perplexity, of a text, token
+        ids, or a list of either (a :class:`gptcore.generation.Score` each). The first token is not scored."""
+        from . import generation
+        return generation.score(self, inputs, chunk_tokens=chunk_tokens)
 
     def __repr__(self) -> str:
         c = self.config
