@@ -7,7 +7,7 @@ import numpy
 import numpy.typing
 import typing
 from . import kernels
-__all__: list[str] = ['GPT', 'GPTConfig', 'KVCache', 'blas_config', 'blas_name', 'blas_num_threads', 'gpt_tensor_shapes', 'kernels', 'measure_read_bandwidth', 'physical_cores', 'simd_level']
+__all__: list[str] = ['GPT', 'GPTConfig', 'KVCache', 'Sampler', 'SamplingParams', 'Tokenizer', 'blas_config', 'blas_name', 'blas_num_threads', 'gpt_tensor_shapes', 'kernels', 'measure_read_bandwidth', 'philox4x32_10', 'philox_uniform', 'physical_cores', 'pretokenize', 'simd_level', 'unicode_char_classes']
 class GPTConfig:
     """
     Model hyper-parameters, as the C++ core reads them
@@ -110,6 +110,147 @@ class GPT:
     @property
     def n_threads(self) -> int:
         ...
+class SamplingParams:
+    """
+    Options shared by the sequences of one generate call (cpp/sampling/sampler.h)
+    """
+    do_sample: bool
+    def __init__(self) -> None:
+        ...
+    def validate(self, vocab_size: typing.SupportsInt | typing.SupportsIndex) -> None:
+        """
+        Raises ValueError naming the first option out of range
+        """
+    @property
+    def bad_words_ids(self) -> list[list[int]]:
+        ...
+    @bad_words_ids.setter
+    def bad_words_ids(self, arg0: collections.abc.Sequence[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]]) -> None:
+        ...
+    @property
+    def eos_token_ids(self) -> list[int]:
+        ...
+    @eos_token_ids.setter
+    def eos_token_ids(self, arg0: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> None:
+        ...
+    @property
+    def frequency_penalty(self) -> float:
+        ...
+    @frequency_penalty.setter
+    def frequency_penalty(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def logit_bias(self) -> list[tuple[int, float]]:
+        ...
+    @logit_bias.setter
+    def logit_bias(self, arg0: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex]]) -> None:
+        ...
+    @property
+    def min_new_tokens(self) -> int:
+        ...
+    @min_new_tokens.setter
+    def min_new_tokens(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def min_p(self) -> float:
+        ...
+    @min_p.setter
+    def min_p(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def no_repeat_ngram_size(self) -> int:
+        ...
+    @no_repeat_ngram_size.setter
+    def no_repeat_ngram_size(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def presence_penalty(self) -> float:
+        ...
+    @presence_penalty.setter
+    def presence_penalty(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def repetition_penalty(self) -> float:
+        ...
+    @repetition_penalty.setter
+    def repetition_penalty(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def temperature(self) -> float:
+        ...
+    @temperature.setter
+    def temperature(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def top_k(self) -> int:
+        ...
+    @top_k.setter
+    def top_k(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def top_p(self) -> float:
+        ...
+    @top_p.setter
+    def top_p(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def typical_p(self) -> float:
+        ...
+    @typical_p.setter
+    def typical_p(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+class Sampler:
+    """
+    Picks each sequence's next token: logits processors in transformers' order, then a draw from the sequence's own Philox stream, or the argmax
+    """
+    def __init__(self, params: SamplingParams, vocab_size: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def add_sequence(self, prompt: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, stream: typing.SupportsInt | typing.SupportsIndex = 0) -> int:
+        """
+        Add a sequence (its int32 prompt ids, its seed and stream); returns its index
+        """
+    def process(self, seq: typing.SupportsInt | typing.SupportsIndex, logits: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        the processed copy of logits (V) a draw for `seq` would use
+        """
+    def sample(self, seqs: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], logits: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> tuple[numpy.typing.NDArray[numpy.int32], numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.float32]]:
+        """
+        Pick the next token of each of seqs from logits (len(seqs), V) and append it. Returns (tokens, logprobs under the processed distribution, raw_logprobs under the model's). Releases the GIL.
+        """
+    def tokens(self, seq: typing.SupportsInt | typing.SupportsIndex) -> list[int]:
+        """
+        the sequence's prompt and generated tokens
+        """
+    @property
+    def params(self) -> SamplingParams:
+        ...
+class Tokenizer:
+    """
+    GPT-2 byte-level BPE over a vocabulary; gptcore.Tokenizer is the public API around it
+    """
+    def __init__(self, token_bytes: collections.abc.Sequence[str], merges: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]], merged_ids: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> None:
+        """
+        token_bytes[id]: bytes of each token; merges[rank] = (left id, right id) making merged_ids[rank]
+        """
+    def bpe(self, piece: bytes, naive: bool = False) -> list[int]:
+        """
+        one piece through BPE alone (no cache), for tests
+        """
+    def decode(self, ids: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> bytes:
+        """
+        the bytes of ids; ValueError naming an id outside the vocabulary
+        """
+    def encode(self, text: str) -> list[int]:
+        """
+        token ids of text, special tokens not recognised. Releases the GIL.
+        """
+    def encode_batch(self, texts: collections.abc.Sequence[str], n_threads: typing.SupportsInt | typing.SupportsIndex) -> list[list[int]]:
+        """
+        encode() of each text over n_threads threads. Releases the GIL.
+        """
+    @property
+    def vocab_size(self) -> int:
+        ...
 def blas_config() -> str:
     """
     OpenBLAS's own build description
@@ -130,11 +271,27 @@ def measure_read_bandwidth(nbytes: typing.SupportsInt | typing.SupportsIndex = 5
     """
     memory read bandwidth in GB/s (best of `repeats` passes over nbytes), for rooflines in benchmarks
     """
+def philox4x32_10(counter: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], key: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"]) -> typing.Annotated[list[int], "FixedSize(4)"]:
+    """
+    the Philox4x32-10 bijection
+    """
+def philox_uniform(seed: typing.SupportsInt | typing.SupportsIndex, stream: typing.SupportsInt | typing.SupportsIndex, step: typing.SupportsInt | typing.SupportsIndex) -> float:
+    """
+    uniform double in [0, 1): draw `step` of `stream` under `seed`
+    """
 def physical_cores() -> int:
     """
     physical cores this process may run on
     """
+def pretokenize(text: str) -> list:
+    """
+    GPT-2's pre-tokenizer pieces of text, for tests
+    """
 def simd_level() -> str:
     """
     'avx512', 'avx2' or 'generic'
+    """
+def unicode_char_classes() -> bytes:
+    """
+    the pre-tokenizer's class of every code point: 0 other, 1 \\p{L}, 2 \\p{N}, 3 \\s; for tests
     """
