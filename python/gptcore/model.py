@@ -117,24 +117,25 @@ class GPT:
         ids = as_token_ids(tokens, self.vocab_size, "tokens")
         return self._core.forward(cache, ids, list(segments), all_logits)
 
+    def _sequence_ids(self, ids: Ids) -> np.ndarray:
+        """One sequence's ids, checked against the vocabulary and the context length."""
+        arr = as_token_ids(ids, self.vocab_size)
+        if len(arr) > self.n_positions:
+            raise ValueError(f"ids has {len(arr)} tokens, longer than the model's context "
+                             f"n_positions={self.n_positions}")
+        return arr
+
     def logits(self, ids: Ids) -> np.ndarray:
         """float32 logits ``[len(ids), vocab_size]`` of a 1-D sequence of token ids."""
-        ids = as_token_ids(ids, self.vocab_size)
-        if len(ids) > self.n_positions:
-            raise ValueError(f"ids has {len(ids)} tokens, longer than the model's context "
-                             f"n_positions={self.n_positions}")
-        cache = self.new_cache(1, len(ids))
-        return self._core.forward(cache, ids, [(0, len(ids))], True)
+        ids = self._sequence_ids(ids)
+        return self._core.forward(self.new_cache(1, len(ids)), ids, [(0, len(ids))], True)
 
     def inspect(self, ids: Ids, *, hidden_states: bool = True, attentions: bool = True) -> "Inspection":
         """Run one sequence and return what happens inside: logits ``[T, V]``, hidden states
         ``[n_layer + 1, T, n_embd]`` (each layer's input, then the final layer norm's output, as transformers'
         ``output_hidden_states``) and attention probabilities ``[n_layer, n_head, T, T]`` (as
         ``output_attentions``). What is not asked for is not computed or stored."""
-        ids = as_token_ids(ids, self.vocab_size)
-        if len(ids) > self.n_positions:
-            raise ValueError(f"ids has {len(ids)} tokens, longer than the model's context "
-                             f"n_positions={self.n_positions}")
+        ids = self._sequence_ids(ids)
         logits, hs, att = self._core.trace(self.new_cache(1, len(ids)), ids, 0, hidden_states, attentions)
         return Inspection(logits, hs, att)
 
