@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from . import _core
 from .config import ConfigError
-from .model import GPT
+from .generation import Generation, GenerationOptions, Score
+from .model import GPT, Inspection
 from .tokenizer import Tokenizer, TokenizerError
 from .weights import WeightsError
 
 __version__ = "0.1.0"
-__all__ = ["GPT", "Tokenizer", "ConfigError", "TokenizerError", "WeightsError", "system_info", "__version__"]
+__all__ = ["GPT", "Tokenizer", "Generation", "GenerationOptions", "Score", "Inspection", "ConfigError",
+           "TokenizerError", "WeightsError", "system_info", "__version__"]
 
 
 def system_info() -> dict:
