@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 
 def make_checkpoint(path: Path, *, wte_scale: float = 1.0, seed: int = 0, **config) -> Path:
