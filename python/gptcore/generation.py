@@ -25,7 +25,7 @@ import math
 import numbers
 import os
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 
@@ -134,7 +134,7 @@ def parse_options(model: Any, options: Mapping[str, Any]) -> Tuple[GenerationOpt
 
 def eos_token_ids(model: Any, eos_token_id: Union[None, int, Sequence[int]]) -> List[int]:
     """The end-of-sequence ids: the option's, else the model config's (int or list), else none."""
-    value = model.hf_config.get("eos_token_id") if eos_token_id is None else eos_token_id
+    value: Any = model.hf_config.get("eos_token_id") if eos_token_id is None else eos_token_id
     if value is None:
         return []
     return [int(value)] if _is_int(value) else _id_list(value, "eos_token_id")
@@ -160,7 +160,9 @@ def generate(model: Any, prompt: Any, **options: Any) -> Any:
     for seq in range(batch.n):
         if texts and texts[seq].flush():
             batch.reason[seq] = "stop"
-        details = Generation(batch.tokens[seq], batch.logprobs[seq], batch.raw_logprobs[seq], batch.reason[seq],
+        # The loop ran until no sequence was live, and a sequence leaves the live list only with a reason.
+        reason = cast(str, batch.reason[seq])
+        details = Generation(batch.tokens[seq], batch.logprobs[seq], batch.raw_logprobs[seq], reason,
                              texts[seq].text if texts else None)
         results.append(details if opts.return_details else
                        details.text if kind in ("text", "texts") else details.token_ids)
@@ -379,6 +381,7 @@ class _TextTracker:
 def _prompt_batch(model: Any, prompt: Any) -> Tuple[List[np.ndarray], str]:
     """(token id arrays, kind): kind is 'text' (str), 'texts' (list of str), 'ids' (list of ints) or
     'ids_batch' (list of lists of ints). Every prompt must fit in the model's context."""
+    items: List[Any]  # str for text prompts, token id sequences otherwise
     if isinstance(prompt, str):
         kind, items = "text", [prompt]
     elif isinstance(prompt, (list, tuple, np.ndarray)) and len(prompt) > 0:
@@ -416,7 +419,8 @@ def _seeds(seed: Union[None, int, Sequence[int]], n_prompts: int) -> List[int]:
     """One 64-bit seed per prompt: the given one for all, one each from a list, or fresh random ones."""
     if seed is None:
         return [int.from_bytes(os.urandom(8), "little") for _ in range(n_prompts)]
-    seeds = [seed] * n_prompts if _is_int(seed) else list(seed)
+    # Checked one by one below: a caller may pass anything here.
+    seeds: List[Any] = [seed] * n_prompts if _is_int(seed) else list(cast(Sequence[int], seed))
     if len(seeds) != n_prompts:
         raise ValueError(f"seed has {len(seeds)} values for {n_prompts} prompts; give one seed or one per prompt")
     for s in seeds:

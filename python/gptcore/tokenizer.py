@@ -12,7 +12,7 @@ import codecs
 import json
 import os
 import re
-from typing import AbstractSet, Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Union
+from typing import AbstractSet, Any, Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Union, cast
 
 from . import _core
 
@@ -157,12 +157,15 @@ class Tokenizer:
                     raise TokenizerError(f"{where}: merge '{left} {right}': token {part!r} is not in the vocabulary")
             pairs.append((vocab[left], vocab[right]))
             merged.append(vocab[left + right])
-        single_bytes = {t for t in token_bytes if len(t) == 1}
+        # The loop set len(vocab) distinct ids, each in [0, len(vocab)), so every entry is set: none is None.
+        filled = cast(List[bytes], token_bytes)
+        single_bytes = {t for t in filled if len(t) == 1}
         missing = [b for b in range(256) if bytes([b]) not in single_bytes]
         if missing:
             raise TokenizerError(f"{source}: the vocabulary has no token for byte {missing[0]}; "
                                  "a byte-level BPE vocabulary needs all 256")
-        self._core = _core.Tokenizer(token_bytes, pairs, merged)
+        # The stub says Sequence[str] for the C++ std::vector<std::string>; pybind11 takes bytes for it as is.
+        self._core = _core.Tokenizer(cast(Sequence[str], filled), pairs, merged)
 
     # ----------------------------------------------------------------------------------------- loading
     @classmethod
@@ -193,7 +196,8 @@ class Tokenizer:
     @classmethod
     def _from_tokenizer_json(cls, path: str) -> "Tokenizer":
         data, text = _read_json(path)
-        model = data.get("model") if isinstance(data, dict) else None
+        root: Dict[str, Any] = data if isinstance(data, dict) else {}
+        model = root.get("model")
         if not isinstance(model, dict) or model.get("type", "BPE") != "BPE":
             raise TokenizerError(f"{path}: expected a BPE tokenizer ('model': {{'type': 'BPE', ...}})")
         vocab = dict(_parse_vocab(model.get("vocab"), f"{path}: model.vocab", text))
@@ -205,7 +209,7 @@ class Tokenizer:
             where = f"{path}: model.merges[{k}]"
             merges.append((_split_merge(merge, where), where))
         special = {}
-        for k, added in enumerate(data.get("added_tokens") or []):
+        for k, added in enumerate(root.get("added_tokens") or []):
             if not isinstance(added, dict) or not isinstance(added.get("content"), str) \
                     or not isinstance(added.get("id"), int):
                 raise TokenizerError(f"{path}: added_tokens[{k}] needs 'content' (str) and 'id' (int)")
