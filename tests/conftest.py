@@ -38,5 +38,5 @@ def gpt2_tokenizer_dir() -> Path:
     """The real GPT-2 tokenizer files (encoder.json + vocab.bpe), shared beside the repository."""
     path = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gpt2-tokenizer"
     if not path.is_dir():
-        pytest.skip(f"GPT-2 tokenizer files not found at {path}")
+        pytest.fail(f"GPT-2 tokenizer files not found at {path}: CI and the tests expect ../shared beside the repository")
     return path
