@@ -1,0 +1,215 @@
+"""Train gptcore's bundled default model: a small GPT-2-architecture model on the King James Bible.
+
+Reproducible end to end on a CPU:
+
+    python train/train_default_model.py --out python/gptcore/models/kjv-small
+
+1. The corpus comes from Debian's packages ``bible-kjv-text`` (the text, public domain: the 1611 translation's
+   copyright has expired) and ``bible-kjv`` (the reader that decompresses it), fetched with ``apt-get download``
+   and unpacked without installing. ``--corpus FILE`` trains on any other plain-text file instead.
+2. It is tokenized with gptcore's own GPT-2 tokenizer (``--tokenizer DIR``, the original GPT-2 vocab/merges).
+3. Every 20th chapter is held out for validation; training sees the rest in random windows of ``--seq`` tokens.
+4. PyTorch trains a transformers ``GPT2LMHeadModel`` (AdamW, linear warm-up, cosine decay, fixed seeds), so the
+   result is an ordinary Hugging Face checkpoint. It is saved as float16 safetensors with its tokenizer files and
+   ``training.json`` (corpus, shape, steps, validation loss and perplexity, wall time).
+
+Needs the test extra (torch, transformers) plus Debian's apt tools; the runtime package needs none of it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import List, Tuple
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DEFAULT_TOKENIZER = os.path.join(ROOT, "..", "shared", "data", "gpt2-tokenizer")
+HOLDOUT_EVERY = 20  # every 20th chapter is validation text
+
+
+def fetch_kjv(cache_dir: str) -> str:
+    """Plain text of the KJV Bible, one chapter a paragraph: '<Book> <n>' heading, then its verses on one line each."""
+    text_path = os.path.join(cache_dir, "kjv.txt")
+    if os.path.exists(text_path):
+        return text_path
+    os.makedirs(cache_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        subprocess.run(["apt-get", "download", "bible-kjv-text", "bible-kjv"], cwd=work, check=True,
+                       stdout=subprocess.DEVNULL)
+        root = os.path.join(work, "root")
+        for deb in sorted(os.listdir(work)):
+            if deb.endswith(".deb"):
+                subprocess.run(["dpkg", "-x", os.path.join(work, deb), root], check=True)
+        # -l with a huge width keeps each verse on one line; the reader wants its data directory via -p.
+        raw = subprocess.run([os.path.join(root, "usr", "bin", "bible"), "-l100000", "-p",
+                              os.path.join(root, "usr", "lib"), "gen1:1-rev22:21"],
+                             check=True, stdout=subprocess.PIPE).stdout.decode("utf-8")
+    with open(text_path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(raw)
+    os.replace(text_path + ".tmp", text_path)
+    return text_path
+
+
+def chapters_of(raw: str) -> List[str]:
+    """Split the reader's output into chapters of running text: the heading line, then the verses without numbers."""
+    chapters: List[str] = []
+    heading, verses = None, []
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        verse = re.match(r"^\s+\d+\s+(.*)$", line)  # verses are indented; headings ("1 Kings 3") are not
+        if verse:
+            verses.append(verse.group(1))
+            continue
+        if heading is not None:
+            chapters.append(heading + "\n" + " ".join(verses))
+        heading, verses = line.strip(), []
+    if heading is not None:
+        chapters.append(heading + "\n" + " ".join(verses))
+    return chapters
+
+
+def tokenize(chapters: List[str], tokenizer_dir: str) -> Tuple[np.ndarray, np.ndarray]:
+    """(train ids, validation ids): chapters joined by blank lines and <|endoftext|> between held-out pieces."""
+    import gptcore
+
+    tok = gptcore.Tokenizer.from_pretrained(tokenizer_dir)
+    train, valid = [], []
+    for k, chapter in enumerate(chapters):
+        ids = tok.encode(chapter + "\n\n")
+        (valid if k % HOLDOUT_EVERY == HOLDOUT_EVERY - 1 else train).extend(ids)
+    return np.asarray(train, dtype=np.int64), np.asarray(valid, dtype=np.int64)
+
+
+def evaluate(model, ids: np.ndarray, seq: int, batch: int) -> float:
+    """Mean next-token cross-entropy (nats) over non-overlapping windows covering `ids`."""
+    import torch
+
+    model.eval()
+    n_windows = (len(ids) - 1) // seq
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, n_windows, batch):
+            rows = range(start, min(start + batch, n_windows))
+            x = torch.from_numpy(np.stack([ids[r * seq:(r + 1) * seq] for r in rows]))
+            y = torch.from_numpy(np.stack([ids[r * seq + 1:(r + 1) * seq + 1] for r in rows]))
+            logits = model(x).logits
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                                     reduction="sum")
+            total += float(loss)
+            count += y.numel()
+    model.train()
+    return total / count
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default=os.path.join(ROOT, "python", "gptcore", "models", "kjv-small"))
+    p.add_argument("--corpus", help="plain-text file to train on instead of the KJV Bible")
+    p.add_argument("--cache", default=os.path.join(ROOT, "build", "corpus"), help="where the fetched corpus is kept")
+    p.add_argument("--tokenizer", default=DEFAULT_TOKENIZER, help="directory with the GPT-2 vocab and merges")
+    p.add_argument("--n-layer", type=int, default=6)
+    p.add_argument("--n-embd", type=int, default=256)
+    p.add_argument("--n-head", type=int, default=8)
+    p.add_argument("--seq", type=int, default=256, help="training window and n_positions")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--steps", type=int, default=1600)
+    p.add_argument("--lr", type=float, default=1.5e-3)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=1611)
+    p.add_argument("--bench", type=int, default=0, help="only time this many steps and print tokens/s")
+    args = p.parse_args()
+
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    corpus = args.corpus or fetch_kjv(args.cache)
+    with open(corpus, encoding="utf-8") as f:
+        chapters = chapters_of(f.read()) if not args.corpus else f.read().split("\n\n")
+    train_ids, valid_ids = tokenize(chapters, args.tokenizer)
+    print(f"corpus {corpus}: {len(chapters)} chapters, {len(train_ids)} train tokens, {len(valid_ids)} validation",
+          flush=True)
+
+    config = GPT2Config(vocab_size=50257, n_positions=args.seq, n_embd=args.n_embd, n_layer=args.n_layer,
+                        n_head=args.n_head, resid_pdrop=args.dropout, embd_pdrop=args.dropout,
+                        attn_pdrop=args.dropout, bos_token_id=50256, eos_token_id=50256)
+    model = GPT2LMHeadModel(config)
+    n_params = sum(p.numel() for p in model.parameters())
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
+    steps = args.bench or args.steps
+
+    def lr_at(step: int) -> float:
+        if step < args.warmup:
+            return args.lr * (step + 1) / args.warmup
+        progress = (step - args.warmup) / max(1, steps - args.warmup)
+        return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    rng = np.random.default_rng(args.seed)
+    history = []
+    t0 = time.time()
+    model.train()
+    for step in range(steps):
+        starts = rng.integers(0, len(train_ids) - args.seq - 1, size=args.batch)
+        x = torch.from_numpy(np.stack([train_ids[s:s + args.seq] for s in starts]))
+        y = torch.from_numpy(np.stack([train_ids[s + 1:s + args.seq + 1] for s in starts]))
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step)
+        logits = model(x).logits
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 50 == 0 or step == steps - 1:
+            elapsed = time.time() - t0
+            print(f"step {step:5d}  loss {loss.item():.3f}  lr {lr_at(step):.2e}  "
+                  f"{(step + 1) * args.batch * args.seq / elapsed:.0f} tok/s  {elapsed / 60:.1f} min", flush=True)
+        if not args.bench and ((step + 1) % args.eval_every == 0 or step == steps - 1):
+            val = evaluate(model, valid_ids, args.seq, args.batch)
+            history.append({"step": step + 1, "train_loss": round(loss.item(), 4), "valid_loss": round(val, 4),
+                            "valid_perplexity": round(math.exp(val), 2), "minutes": round((time.time() - t0) / 60, 1)})
+            print(f"  validation loss {val:.3f}  perplexity {math.exp(val):.1f}", flush=True)
+    if args.bench:
+        return 0
+
+    os.makedirs(args.out, exist_ok=True)
+    model.half().save_pretrained(args.out, safe_serialization=True)
+    for name in ("encoder.json", "vocab.bpe"):
+        shutil.copyfile(os.path.join(args.tokenizer, name), os.path.join(args.out, name))
+    record = {
+        "corpus": "King James Version of the Bible, Debian packages bible-kjv-text and bible-kjv (public domain text)"
+        if not args.corpus else os.path.basename(args.corpus),
+        "train_tokens": int(len(train_ids)), "valid_tokens": int(len(valid_ids)),
+        "holdout": f"every {HOLDOUT_EVERY}th chapter",
+        "n_params": n_params, "args": {k: v for k, v in vars(args).items() if k not in ("out", "cache", "tokenizer")},
+        "tokens_seen": steps * args.batch * args.seq, "wall_minutes": round((time.time() - t0) / 60, 1),
+        "torch": torch.__version__, "history": history,
+    }
+    with open(os.path.join(args.out, "training.json"), "w") as f:
+        json.dump(record, f, indent=1)
+    print(f"saved {args.out}: {n_params / 1e6:.1f}M parameters, validation perplexity "
+          f"{history[-1]['valid_perplexity']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
