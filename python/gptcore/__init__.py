@@ -5,13 +5,14 @@ from __future__ import annotations
 from . import _core
 from .config import ConfigError
 from .generation import Generation, GenerationOptions, Score
+from .lens import LogitLens, logit_lens
 from .model import GPT, Inspection
 from .tokenizer import Tokenizer, TokenizerError
 from .weights import WeightsError
 
 __version__ = "0.1.0"
-__all__ = ["GPT", "Tokenizer", "Generation", "GenerationOptions", "Score", "Inspection", "ConfigError",
-           "TokenizerError", "WeightsError", "system_info", "__version__"]
+__all__ = ["GPT", "Tokenizer", "Generation", "GenerationOptions", "Score", "Inspection", "LogitLens", "logit_lens",
+           "ConfigError", "TokenizerError", "WeightsError", "system_info", "__version__"]
 
 
 def system_info() -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -92,6 +93,12 @@ class GPT:
         return self._n_threads
 
     @property
+    def dtype(self) -> str:
+        """The precision the weights are held and computed in. The core computes in float32; half-precision
+        checkpoints are widened when they load."""
+        return "float32"
+
+    @property
     def vocab_size(self) -> int:
         return self.config.vocab_size
 
@@ -174,4 +181,21 @@ class GPT:
         c = self.config
         return (f"GPT(n_layer={c.n_layer}, n_head={c.n_head}, n_embd={c.n_embd}, n_inner={c.n_inner}, "
                 f"vocab_size={c.vocab_size}, n_positions={c.n_positions}, params={self.num_parameters() / 1e6:.1f}M, "
-                f"dtype=float32, weights={self.weights_nbytes() / 2**20:.1f} MiB, n_threads={self.n_threads})")
+                f"dtype={self.dtype}, weights={self.weights_nbytes() / 2**20:.1f} MiB, n_threads={self.n_threads}, "
+                f"source={self.source!r})")
+
+    def _repr_html_(self) -> str:
+        """The model as a small table when a notebook shows it."""
+        c = self.config
+        rows = [("architecture", f"GPT-2: {c.n_layer} layers, {c.n_head} heads, n_embd {c.n_embd}, "
+                                 f"n_inner {c.n_inner}"),
+                ("context", f"{c.n_positions} tokens"),
+                ("vocabulary", f"{c.vocab_size:,} tokens"),
+                ("parameters", f"{self.num_parameters():,}"),
+                ("dtype", self.dtype),
+                ("weights", f"{self.weights_nbytes() / 2**20:.1f} MiB"),
+                ("threads", str(self.n_threads)),
+                ("source", self.source or "(built in memory)")]
+        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+                       f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in rows)
+        return f"<table><caption style='text-align:left'><b>gptcore.GPT</b></caption>{body}</table>"
