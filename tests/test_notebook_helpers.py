@@ -208,6 +208,15 @@ def test_plot_next_token_bars(model):
     assert labels == plotting.token_strings(model, top)  # y runs most likely at the top
 
 
+def test_figures_are_not_left_open_in_pyplot(model):
+    """Open figures would be shown twice in a notebook (as the cell's value and at the cell's end) and pile up."""
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    render(plotting.plot_surprisal(model, "And God said"))
+    assert plt.get_fignums() == before
+
+
 def test_plot_surprisal_bars_are_bits(model):
     fig = render(plotting.plot_surprisal(model, TEXT))
     (ax,) = fig.axes

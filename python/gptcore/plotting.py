@@ -20,22 +20,24 @@ from .model import Ids
 _MAX_LABELS = 40
 
 
-def _require_matplotlib() -> None:
-    """Imports pyplot, or says which extra to install. In a notebook, importing pyplot is what installs the
-    display of figures as images."""
+def _pyplot() -> Any:
+    """matplotlib.pyplot, or an ImportError that names the extra to install."""
     try:
-        import matplotlib.pyplot  # noqa: F401
+        import matplotlib.pyplot as plt
     except ImportError:
         raise ImportError('gptcore.plotting needs matplotlib: pip install "gptcore[plot]" '
                           '(or pip install matplotlib)') from None
+    return plt
 
 
 def _figure(width: float, height: float, layout: Any = "constrained") -> Any:
-    """A Figure not registered with pyplot, so a notebook shows it once (as the cell's value) and long
-    sessions do not accumulate open figures."""
-    _require_matplotlib()
-    from matplotlib.figure import Figure
-    return Figure(figsize=(width, height), layout=layout)
+    """A new figure, closed in pyplot at once: a notebook then shows it once, as the cell's value (an open one
+    would also be shown at the cell's end), and long sessions do not accumulate open figures. Creating it
+    through pyplot matters: that starts the notebook backend, which is what displays figures as images."""
+    plt = _pyplot()
+    fig = plt.figure(figsize=(width, height), layout=layout)
+    plt.close(fig)
+    return fig
 
 
 def token_strings(model: Any, ids: Ids) -> List[str]:
@@ -56,7 +58,7 @@ def token_strings(model: Any, ids: Ids) -> List[str]:
 @functools.lru_cache(maxsize=1)
 def _font_charmap() -> FrozenSet[int]:
     """The code points matplotlib's default font can draw."""
-    _require_matplotlib()
+    _pyplot()
     from matplotlib import font_manager
     from matplotlib.ft2font import FT2Font
     path = font_manager.findfont(font_manager.FontProperties())
