@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import _core
 from .config import ConfigError
+from .hub import ModelNotFoundError, bundled_models
 from .generation import Generation, GenerationOptions, Score
 from .lens import LogitLens, logit_lens
 from .model import GPT, Inspection
@@ -12,7 +13,8 @@ from .weights import WeightsError
 
 __version__ = "0.1.0"
 __all__ = ["GPT", "Tokenizer", "Generation", "GenerationOptions", "Score", "Inspection", "LogitLens", "logit_lens",
-           "ConfigError", "TokenizerError", "WeightsError", "system_info", "__version__"]
+           "ConfigError", "TokenizerError", "WeightsError", "ModelNotFoundError", "bundled_models", "system_info",
+           "__version__"]
 
 
 def system_info() -> dict:
