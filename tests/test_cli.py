@@ -200,12 +200,13 @@ def test_ctrl_c_stops_a_batch_keeps_its_results_and_exits_130(tmp_path):
     assert 1 <= len(read_results(out)) < 40
 
 
-def test_resume_removes_a_cut_off_last_line(tmp_path, model):
+@pytest.mark.parametrize("tail", ['{"id": "v2", "compl', '{"'])
+def test_resume_removes_a_cut_off_last_line(tmp_path, model, tail):
     lines = prompts(4)
     src, out = write_jsonl(tmp_path / "in.jsonl", lines), tmp_path / "out.jsonl"
     done = [{"id": f"v{i}", "completion": "x", "prompt_tokens": 1, "completion_tokens": 1, "finish_reason": "length"}
             for i in range(2)]
-    out.write_text("".join(json.dumps(r) + "\n" for r in done) + '{"id": "v2", "compl')
+    out.write_text("".join(json.dumps(r) + "\n" for r in done) + tail)
     messages = []
     summary = run_batch(model, src, out, max_new_tokens=2, progress=False, report=messages.append)
     assert (summary.lines, summary.done_before, summary.written, summary.errors) == (4, 2, 2, [])
@@ -247,13 +248,25 @@ def test_bad_lines_name_the_line_and_the_key(tmp_path, model):
     assert sorted(r["id"] for r in read_results(out)) == [1, 11]
 
 
-def test_an_output_that_is_not_results_is_refused(tmp_path, model):
+@pytest.mark.parametrize("content,line", [
+    ("my notes\n", 1),
+    ("my notes", 1),                                      # no newline: not a cut-off result either
+    ('{"id": "v0", "completion": "x"}\n\nmore notes', 3),
+    ('{"id": "v0", "prompt": "an input line"}\n', 1),
+])
+def test_an_output_that_is_not_results_is_refused_and_left_alone(tmp_path, model, content, line):
+    src = write_jsonl(tmp_path / "in.jsonl", prompts(2))
+    out = tmp_path / "notes.txt"
+    out.write_text(content)
+    with pytest.raises(BatchError, match=f"line {line}: not a result line"):
+        run_batch(model, src, out, max_new_tokens=1, progress=False)
+    assert out.read_text() == content
+
+
+def test_cli_refuses_an_output_that_is_not_results(tmp_path):
     src = write_jsonl(tmp_path / "in.jsonl", prompts(2))
     out = tmp_path / "notes.txt"
     out.write_text("my notes\n")
-    with pytest.raises(BatchError, match="line 1: not a result line"):
-        run_batch(model, src, out, max_new_tokens=1, progress=False)
-    assert out.read_text() == "my notes\n"
     done = gptcore_cli("batch", str(src), "-o", str(out), "--model", str(BUNDLED))
     assert done.returncode == 1 and "not a result line" in done.stderr and "Traceback" not in done.stderr
 

@@ -240,31 +240,54 @@ def _key(job_id: Union[str, int]) -> str:
 
 
 def _finished_ids(path: str, say: Callable[[str], None]) -> Set[str]:
-    """The ids (as _key) of the results already in the output; removes a last line cut off by a kill."""
+    """The ids (as _key) of the results already in the output; removes a last line cut off by a kill.
+    Raises BatchError, changing nothing, when the file holds anything else."""
     try:
-        with open(path, "r+b") as f:
+        with open(path, "rb") as f:
             data = f.read()
-            end = data.rfind(b"\n") + 1
-            if end < len(data):
-                f.truncate(end)
-                f.flush()
-                os.fsync(f.fileno())
-                say(f"{path}: removed a cut-off last line ({len(data) - end} bytes) left by an interrupted run")
     except FileNotFoundError:
         return set()
     except OSError as e:
         raise BatchError(f"cannot read the output: {e}") from None
+    end = data.rfind(b"\n") + 1
+    lines = data[:end].split(b"\n")[:-1]
     ids = set()
-    for number, raw in enumerate(data[:end].split(b"\n")[:-1], 1):
+    for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
-        try:
-            record = json.loads(raw)
-            ids.add(_key(record["id"]))
-        except (ValueError, KeyError, TypeError):
+        record = _result(raw)
+        if record is None:
             raise BatchError(f"{path}, line {number}: not a result line of a batch job; give another output "
-                             "file or remove the line") from None
+                             "file or remove the line")
+        ids.add(_key(record["id"]))
+    tail = data[end:]
+    if tail:
+        # A result line is written whole, so a tail without its newline is one cut off by a kill.
+        if not (tail.startswith(_RESULT_START) or _RESULT_START.startswith(tail)):
+            raise BatchError(f"{path}, line {len(lines) + 1}: not a result line of a batch job; give another "
+                             "output file or remove the line")
+        try:
+            with open(path, "r+b") as f:
+                f.truncate(end)
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise BatchError(f"cannot remove the cut-off last line of the output: {e}") from None
+        say(f"{path}: removed a cut-off last line ({len(tail)} bytes) left by an interrupted run")
     return ids
+
+
+# How every result line starts: json.dumps of a dict whose first key is "id".
+_RESULT_START = b'{"id": '
+
+
+def _result(raw: bytes) -> Optional[Dict[str, Any]]:
+    """The result a complete output line holds, or None if it is not one."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    ok = isinstance(record, dict) and "completion" in record and isinstance(record.get("id"), (str, int))
+    return record if ok else None
 
 
 class _ResultWriter:
