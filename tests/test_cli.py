@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -73,8 +74,8 @@ def test_help_of_each_command_describes_every_option(command):
     assert done.returncode == 0 and done.stderr == ""
     for option in COMMAND_OPTIONS[command]:
         assert option in done.stdout, f"gptcore {command} --help does not mention {option}"
-    sub = next(a for a in _parser()._subparsers._group_actions[0].choices.items() if a[0] == command)[1]
-    for action in sub._actions:
+    commands = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for action in commands.choices[command]._actions:
         assert action.help and action.help != "==SUPPRESS==", f"{action.option_strings or action.dest} has no help"
 
 
