@@ -276,3 +276,25 @@ def test_batch_missing_input_exits_1(tmp_path):
     done = gptcore_cli("batch", str(tmp_path / "absent.jsonl"), "-o", str(tmp_path / "out.jsonl"),
                        "--model", str(BUNDLED))
     assert done.returncode == 1 and "absent.jsonl" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_batch_that_fails_to_generate_fails_its_lines_and_the_job_goes_on(tmp_path, model, monkeypatch):
+    import gptcore.batch
+
+    real = gptcore.batch.generate_as_completed
+
+    def failing(model, prompts, **options):
+        if any("boom" in p for p in prompts):
+            raise RuntimeError("native failure")
+        return real(model, prompts, **options)
+
+    monkeypatch.setattr(gptcore.batch, "generate_as_completed", failing)
+    lines = prompts(6)
+    lines[3]["prompt"] = "boom"
+    src, out = write_jsonl(tmp_path / "in.jsonl", lines), tmp_path / "out.jsonl"
+    messages = []
+    summary = run_batch(model, src, out, max_new_tokens=1, batch_size=2, progress=False, report=messages.append)
+    assert [e.line for e in summary.errors] == [3, 4] and not summary.ok
+    assert all("native failure" in e.message for e in summary.errors)
+    assert sorted(r["id"] for r in read_results(out)) == ["v0", "v1", "v4", "v5"]
+    assert any("line 4: id 'v3': generation failed: native failure" in m for m in messages)
