@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import _core
 from .config import ConfigError
+from .hub import ModelNotFoundError, bundled_models
 from .generation import Generation, GenerationOptions, Score
 from .model import GPT, Inspection
 from .tokenizer import Tokenizer, TokenizerError
@@ -11,7 +12,7 @@ from .weights import WeightsError
 
 __version__ = "0.1.0"
 __all__ = ["GPT", "Tokenizer", "Generation", "GenerationOptions", "Score", "Inspection", "ConfigError",
-           "TokenizerError", "WeightsError", "system_info", "__version__"]
+           "TokenizerError", "WeightsError", "ModelNotFoundError", "bundled_models", "system_info", "__version__"]
 
 
 def system_info() -> dict:

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _core
 from .config import load_config
+from .hub import resolve_model
 from .tokenizer import Tokenizer, load_tokenizer
 from .weights import gpt2_tensors, read_checkpoint
 
@@ -74,13 +75,16 @@ class GPT:
         self.tokenizer: Optional[Tokenizer] = None  # set by from_pretrained when the directory has one
 
     @classmethod
-    def from_pretrained(cls, path: Union[str, os.PathLike], *, n_threads: Optional[int] = None) -> "GPT":
-        """Load a Hugging Face GPT-2 model directory: config.json plus model.safetensors (or a sharded
-        index, or pytorch_model.bin read with torch.load(weights_only=True)). The directory's tokenizer files,
-        if any, become ``model.tokenizer``."""
-        model_dir = os.fspath(path)
-        if not os.path.isdir(model_dir):
-            raise FileNotFoundError(f"{model_dir}: not a directory")
+    def from_pretrained(cls, path: Union[None, str, os.PathLike] = None, *, n_threads: Optional[int] = None,
+                        revision: Optional[str] = None, cache_dir: Optional[str] = None) -> "GPT":
+        """Load a GPT-2-family model.
+
+        path: None for the bundled default model; a Hugging Face model directory (config.json plus
+        model.safetensors, a sharded index, or pytorch_model.bin read with torch.load(weights_only=True)); a
+        bundled model's name; or a hub id such as ``"gpt2"``, fetched through huggingface_hub into its cache
+        (``revision`` and ``cache_dir`` are passed on; offline, only the cache is used). The directory's
+        tokenizer files, if any, become ``model.tokenizer``."""
+        model_dir = resolve_model(path, revision=revision, cache_dir=cache_dir)
         config, hf = load_config(model_dir)
         tensors = gpt2_tensors(read_checkpoint(model_dir), config, model_dir)
         model = cls(config, tensors, n_threads=n_threads, hf_config=hf, source=model_dir)
