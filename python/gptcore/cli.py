@@ -56,8 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     model = common.add_argument_group("model")
     model.add_argument("--model", "-m", metavar="M",
-                       help="a model directory (config.json, weights, tokenizer files) or a Hugging Face hub name "
-                            "(default: the bundled kjv-small)")
+                       help="a model directory (config.json, weights, tokenizer files), a bundled model's name, or a "
+                            "Hugging Face hub id such as gpt2 (default: the bundled kjv-small; HF_HUB_OFFLINE=1 "
+                            "uses only the hub cache)")
     model.add_argument("--threads", type=_positive_int, metavar="N",
                        help="CPU threads (default: $GPTCORE_NUM_THREADS, else the physical cores)")
     model.add_argument("--debug", action="store_true", help="show tracebacks of errors")
