@@ -166,6 +166,8 @@ def generate_as_completed(model: Any, prompts: Any, **options: Any) -> Iterator[
     batch, kind = _prompt_batch(model, prompts)
     if kind not in ("texts", "ids_batch"):
         raise TypeError("generate_as_completed takes a list of prompts (str or token-id lists)")
+    if opts.stop is not None:
+        _tokenizer(model, "stop strings")
     return _finished_sequences(model, batch, kind, opts, params)
 
 
