@@ -87,6 +87,38 @@ def test_finished_sequences_leave_the_batch(model):
         assert got.token_ids == model.generate(prompt, max_new_tokens=20, eos_token_id=eos)
 
 
+class _CountingCore:
+    """The native model with its forward calls counted."""
+
+    def __init__(self, core):
+        self.core, self.forward_calls = core, 0
+
+    def forward(self, *args):
+        self.forward_calls += 1
+        return self.core.forward(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.core, name)
+
+
+def test_generate_as_completed_yields_each_prompt_when_it_finishes(checkpoint):
+    from gptcore.generation import generate_as_completed
+
+    model = gptcore.GPT.from_pretrained(checkpoint, n_threads=1)
+    eos = model.generate(PROMPTS[1], max_new_tokens=3)[-1]
+    want = model.generate(PROMPTS, max_new_tokens=20, eos_token_id=eos, return_details=True)
+    assert [len(g.token_ids) for g in want][1] == 3 and max(len(g.token_ids) for g in want) == 20
+    model._core = _CountingCore(model._core)
+    results = generate_as_completed(model, PROMPTS, max_new_tokens=20, eos_token_id=eos)
+    first, details = next(results)
+    assert first == 1 and model._core.forward_calls == 3  # prefill + 2 steps: yielded before the others go on
+    got = dict([(first, details)] + list(results))
+    assert sorted(got) == [0, 1, 2] and model._core.forward_calls == 20
+    assert [got[i] for i in range(3)] == want
+    with pytest.raises(ValueError, match="num_return_sequences"):
+        generate_as_completed(model, PROMPTS, num_return_sequences=2, do_sample=True)
+
+
 def test_details_logprobs_agree_with_score(model):
     got = model.generate(PROMPTS[1], max_new_tokens=12, repetition_penalty=1.4, return_details=True)
     scored = model.score(PROMPTS[1] + got.token_ids)

@@ -144,31 +144,58 @@ def generate(model: Any, prompt: Any, **options: Any) -> Any:
     """Continue prompt(s); see GPT.generate for the shapes of prompts and results."""
     opts, params = parse_options(model, options)
     prompts, kind = _prompt_batch(model, prompt)
+    results: List[Any] = [None] * (len(prompts) * opts.num_return_sequences)
+    for seq, details in _finished_sequences(model, prompts, kind, opts, params):
+        results[seq] = details if opts.return_details else \
+            details.text if kind in ("text", "texts") else details.token_ids
+    R = opts.num_return_sequences
+    per_prompt = [results[i * R:(i + 1) * R] if R > 1 else results[i] for i in range(len(prompts))]
+    return per_prompt[0] if kind in ("text", "ids") else per_prompt
+
+
+def generate_as_completed(model: Any, prompts: Any, **options: Any) -> Iterator[Tuple[int, Generation]]:
+    """Run a batch of prompts as generate does (a list of str or a list of token-id lists) and yield
+    ``(index, Generation)`` for each prompt as soon as it finishes, in the order they finish; ``index`` is
+    the prompt's position in ``prompts``. Takes generate's options except num_return_sequences and
+    return_details. Options and prompts are checked before the first result is asked for; closing the
+    iterator stops the work. For jobs that save each result as it arrives (see :mod:`gptcore.batch`)."""
+    opts, params = parse_options(model, options)
+    if opts.num_return_sequences != 1 or opts.return_details:
+        raise ValueError("generate_as_completed gives one Generation per prompt: num_return_sequences and "
+                         "return_details are not available")
+    batch, kind = _prompt_batch(model, prompts)
+    if kind not in ("texts", "ids_batch"):
+        raise TypeError("generate_as_completed takes a list of prompts (str or token-id lists)")
+    if opts.stop is not None:
+        _tokenizer(model, "stop strings")
+    return _finished_sequences(model, batch, kind, opts, params)
+
+
+def _finished_sequences(model: Any, prompts: List[np.ndarray], kind: str, opts: GenerationOptions,
+                        params: _core.SamplingParams) -> Iterator[Tuple[int, Generation]]:
+    """The decode loop: yields (seq, Generation) of each sequence as it ends (seq = prompt * R + return)."""
     needs_text = kind in ("text", "texts") or opts.stop is not None
     tokenizer = _tokenizer(model, "stop strings" if opts.stop is not None else "text prompts") if needs_text else None
     batch = _DecodeBatch(model, prompts, opts, params, _seeds(opts.seed, len(prompts)))
     texts = [_TextTracker(tokenizer, stop_strings(opts.stop), params.eos_token_ids) for _ in range(batch.n)] \
         if tokenizer else None
+    running = set(range(batch.n))  # not yet yielded
     try:
-        while batch.live:
-            for seq, token in batch.step():
-                if texts and texts[seq].add(token):
-                    batch.finish(seq, "stop")
-    finally:
+        while running:
+            if batch.live:
+                for seq, token in batch.step():
+                    if texts and texts[seq].add(token):
+                        batch.finish(seq, "stop")
+            for seq in sorted(running - set(batch.live)):
+                running.discard(seq)
+                if texts and texts[seq].flush():
+                    batch.reason[seq] = "stop"
+                # A sequence leaves the live list only with a reason.
+                reason = cast(str, batch.reason[seq])
+                yield seq, Generation(batch.tokens[seq], batch.logprobs[seq], batch.raw_logprobs[seq], reason,
+                                      texts[seq].text if texts else None)
+    finally:  # also on close() / KeyboardInterrupt: the work stops with the generator
         batch.close()
-    results = []
-    for seq in range(batch.n):
-        if texts and texts[seq].flush():
-            batch.reason[seq] = "stop"
-        # The loop ran until no sequence was live, and a sequence leaves the live list only with a reason.
-        reason = cast(str, batch.reason[seq])
-        details = Generation(batch.tokens[seq], batch.logprobs[seq], batch.raw_logprobs[seq], reason,
-                             texts[seq].text if texts else None)
-        results.append(details if opts.return_details else
-                       details.text if kind in ("text", "texts") else details.token_ids)
-    R = opts.num_return_sequences
-    per_prompt = [results[i * R:(i + 1) * R] if R > 1 else results[i] for i in range(len(prompts))]
-    return per_prompt[0] if kind in ("text", "ids") else per_prompt
 
 
 def stream(model: Any, prompt: Any, **options: Any) -> Iterator[str]:
