@@ -36,7 +36,9 @@ def test_default_model_is_trained(bundled: gptcore.GPT) -> None:
 
 
 def test_default_model_writes_words(bundled: gptcore.GPT) -> None:
-    text = bundled.generate("And it came to pass", max_new_tokens=40)
+    # Sampled: greedy decoding of a model this small loops on a phrase, as greedy decoding of any small model does.
+    text = bundled.generate("And it came to pass", max_new_tokens=40, do_sample=True, temperature=0.8, top_p=0.95,
+                            seed=3)
     words = [w.strip(",.;:?!'()").lower() for w in text.split()]
     assert len(words) >= 15, text
     # English-like: mostly alphabetic words, varied (no loop on one token), with the commonest function words.

@@ -13,6 +13,14 @@ Reproducible end to end on a CPU:
    result is an ordinary Hugging Face checkpoint. It is saved as float16 safetensors with its tokenizer files and
    ``training.json`` (corpus, shape, steps, validation loss and perplexity, wall time).
 
+The LM head dominates the FLOPs of a small model with GPT-2's 50,257-token vocabulary, yet the corpus uses only
+about 13,000 distinct tokens. Training therefore constrains every token the corpus never uses to share one output
+embedding (a learned "unused" row): their logits are then equal, so the softmax over the full vocabulary equals a
+softmax over the used tokens plus one column ``unused_logit + log(n_unused)``. That is exact, not an
+approximation: the saved model has the full vocabulary with those rows set to the shared one, and the validation
+perplexity reported here is that of the saved model (checked by recomputing it through transformers at the end).
+It makes a training step about twice as fast on a CPU.
+
 Needs the test extra (torch, transformers) plus Debian's apt tools; the runtime package needs none of it.
 """
 from __future__ import annotations
@@ -91,11 +99,57 @@ def tokenize(chapters: List[str], tokenizer_dir: str) -> Tuple[np.ndarray, np.nd
     return np.asarray(train, dtype=np.int64), np.asarray(valid, dtype=np.int64)
 
 
-def evaluate(model, ids: np.ndarray, seq: int, batch: int) -> float:
-    """Mean next-token cross-entropy (nats) over non-overlapping windows covering `ids`."""
+class UsedVocabLM:
+    """A GPT2LMHeadModel trained with the output restricted to the corpus's tokens (see the module docstring).
+
+    used: (n_used,) sorted token ids the corpus contains; every other id shares the learned row ``unused``.
+    """
+
+    def __init__(self, model, used: np.ndarray) -> None:
+        import torch
+
+        self.model = model
+        vocab = model.config.vocab_size
+        self.used = torch.from_numpy(used)
+        self.log_n_unused = math.log(vocab - len(used))
+        self.unused = torch.nn.Parameter(torch.zeros(model.config.n_embd))
+        self.index = np.full(vocab, len(used), dtype=np.int64)  # token id -> output column (unused ones: last)
+        self.index[used] = np.arange(len(used))
+
+    def parameters(self):
+        return list(self.model.parameters()) + [self.unused]
+
+    def loss(self, x, y, reduction: str = "mean"):
+        """Cross-entropy (nats) of the full-vocabulary model at every position; x, y: (B, T) token ids."""
+        import torch
+
+        hidden = self.model.transformer(x).last_hidden_state                       # (B, T, C)
+        wte = self.model.transformer.wte.weight                                    # (V, C)
+        head = torch.cat([wte[self.used], self.unused[None, :]])                   # (n_used + 1, C)
+        logits = hidden @ head.T                                                   # (B, T, n_used + 1)
+        shift = torch.zeros(head.shape[0])
+        shift[-1] = self.log_n_unused
+        log_z = torch.logsumexp(logits + shift, dim=-1)                            # (B, T)
+        target = torch.from_numpy(self.index[y.numpy()])
+        nll = log_z - logits.gather(-1, target[..., None])[..., 0]
+        return nll.mean() if reduction == "mean" else nll.sum()
+
+    def full_model(self):
+        """The ordinary GPT2LMHeadModel: every unused token's (tied) embedding set to the shared row."""
+        import torch
+
+        with torch.no_grad():
+            unused = torch.ones(self.model.config.vocab_size, dtype=torch.bool)
+            unused[self.used] = False
+            self.model.transformer.wte.weight[unused] = self.unused
+        return self.model
+
+
+def evaluate(loss_fn, ids: np.ndarray, seq: int, batch: int) -> float:
+    """Mean next-token cross-entropy (nats) over non-overlapping windows covering `ids`.
+    loss_fn(x, y) -> summed loss of a batch of windows."""
     import torch
 
-    model.eval()
     n_windows = (len(ids) - 1) // seq
     total, count = 0.0, 0
     with torch.no_grad():
@@ -103,13 +157,19 @@ def evaluate(model, ids: np.ndarray, seq: int, batch: int) -> float:
             rows = range(start, min(start + batch, n_windows))
             x = torch.from_numpy(np.stack([ids[r * seq:(r + 1) * seq] for r in rows]))
             y = torch.from_numpy(np.stack([ids[r * seq + 1:(r + 1) * seq + 1] for r in rows]))
-            logits = model(x).logits
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                                     reduction="sum")
-            total += float(loss)
+            total += float(loss_fn(x, y))
             count += y.numel()
-    model.train()
     return total / count
+
+
+def hf_loss_sum(model):
+    """Summed next-token cross-entropy through transformers' own full-vocabulary forward pass."""
+    import torch
+
+    def loss(x, y):
+        logits = model(x).logits
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum")
+    return loss
 
 
 def main() -> int:
@@ -123,8 +183,8 @@ def main() -> int:
     p.add_argument("--n-head", type=int, default=8)
     p.add_argument("--seq", type=int, default=256, help="training window and n_positions")
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--steps", type=int, default=1600)
-    p.add_argument("--lr", type=float, default=1.5e-3)
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--dropout", type=float, default=0.1)
@@ -151,7 +211,10 @@ def main() -> int:
                         attn_pdrop=args.dropout, bos_token_id=50256, eos_token_id=50256)
     model = GPT2LMHeadModel(config)
     n_params = sum(p.numel() for p in model.parameters())
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    used = np.unique(np.concatenate([train_ids, valid_ids, [config.eos_token_id]]))
+    lm = UsedVocabLM(model, used)
+    print(f"{n_params / 1e6:.1f}M parameters; the corpus uses {len(used)} of {config.vocab_size} tokens", flush=True)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2] + [lm.unused]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
@@ -173,26 +236,33 @@ def main() -> int:
         y = torch.from_numpy(np.stack([train_ids[s + 1:s + args.seq + 1] for s in starts]))
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
-        logits = model(x).logits
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        loss = lm.loss(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
         opt.step()
         if step % 50 == 0 or step == steps - 1:
             elapsed = time.time() - t0
             print(f"step {step:5d}  loss {loss.item():.3f}  lr {lr_at(step):.2e}  "
                   f"{(step + 1) * args.batch * args.seq / elapsed:.0f} tok/s  {elapsed / 60:.1f} min", flush=True)
         if not args.bench and ((step + 1) % args.eval_every == 0 or step == steps - 1):
-            val = evaluate(model, valid_ids, args.seq, args.batch)
+            model.eval()
+            val = evaluate(lambda x, y: lm.loss(x, y, "sum"), valid_ids, args.seq, args.batch)
+            model.train()
             history.append({"step": step + 1, "train_loss": round(loss.item(), 4), "valid_loss": round(val, 4),
                             "valid_perplexity": round(math.exp(val), 2), "minutes": round((time.time() - t0) / 60, 1)})
             print(f"  validation loss {val:.3f}  perplexity {math.exp(val):.1f}", flush=True)
     if args.bench:
         return 0
 
+    full = lm.full_model().eval()
+    full_val = evaluate(hf_loss_sum(full), valid_ids, args.seq, args.batch)
+    print(f"full-vocabulary model through transformers: validation loss {full_val:.4f} "
+          f"(restricted head: {history[-1]['valid_loss']:.4f})", flush=True)
+    assert abs(full_val - history[-1]["valid_loss"]) < 1e-3, "the restricted head must equal the full model"
     os.makedirs(args.out, exist_ok=True)
-    model.half().save_pretrained(args.out, safe_serialization=True)
+    full.half().save_pretrained(args.out, safe_serialization=True)
+    os.chmod(os.path.join(args.out, "model.safetensors"), 0o644)
     for name in ("encoder.json", "vocab.bpe"):
         shutil.copyfile(os.path.join(args.tokenizer, name), os.path.join(args.out, name))
     record = {
@@ -200,7 +270,7 @@ def main() -> int:
         if not args.corpus else os.path.basename(args.corpus),
         "train_tokens": int(len(train_ids)), "valid_tokens": int(len(valid_ids)),
         "holdout": f"every {HOLDOUT_EVERY}th chapter",
-        "n_params": n_params, "args": {k: v for k, v in vars(args).items() if k not in ("out", "cache", "tokenizer")},
+        "n_params": n_params, "used_tokens": int(len(used)), "args": {k: v for k, v in vars(args).items() if k not in ("out", "cache", "tokenizer")},
         "tokens_seen": steps * args.batch * args.seq, "wall_minutes": round((time.time() - t0) / 60, 1),
         "torch": torch.__version__, "history": history,
     }
