@@ -46,15 +46,14 @@ void streaming_out_in(float* out, const float* inp, const float* W, int M, int K
     }
 }
 
-// out[:, n0:n1] = bias[n0:n1] (or 0), or += bias when accumulating.
+}  // namespace
+
 void init_columns(float* out, const float* bias, int M, int N, int n0, int n1, bool accumulate) {
     for (int m = 0; m < M; ++m) {
         float* y = out + static_cast<long>(m) * N;
         for (int n = n0; n < n1; ++n) y[n] = (accumulate ? y[n] : 0.0f) + (bias ? bias[n] : 0.0f);
     }
 }
-
-}  // namespace
 
 void matmul_forward(ThreadPool& pool, float* out, const float* inp, const float* weight, WeightLayout layout,
                     const float* bias, int M, int K, int N, bool accumulate) {
