@@ -29,19 +29,23 @@ void streaming_portable(float* out, const float* inp, const QuantizedMatrix& w, 
     std::vector<float> row(K);
     for (int n = n0; n < n1; ++n) {
         dequantize_rows(w, n, n + 1, row.data());
-        for (int m = 0; m < M; ++m) out[static_cast<long>(m) * N + n] += dot(inp + static_cast<long>(m) * K, row.data(), K);
+        for (int m = 0; m < M; ++m)
+            out[static_cast<long>(m) * N + n] += dot(inp + static_cast<long>(m) * K, row.data(), K);
     }
 }
 
 #ifdef GPTCORE_HAVE_AVX2_PATH
 
-// The weights of one output, eight at a time as float32 (k a multiple of 8), or one at a time.
+// The weights of one output as float32: 32 from k (a multiple of 32), 8 from k (a multiple of 8), or one.
 struct Bf16Weights {
     const uint16_t* w;  // (K)
     static Bf16Weights of(const QuantizedMatrix& m, int n) { return {m.bf16.data() + static_cast<long>(n) * m.K}; }
     GPTCORE_AVX2 __m256 load8(int k) const {
         const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + k));
         return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    GPTCORE_AVX2 void load32(int k, __m256 out[4]) const {
+        for (int j = 0; j < 4; ++j) out[j] = load8(k + 8 * j);
     }
     float at(int k) const { return float_from_bf16(w[k]); }
 };
@@ -52,10 +56,17 @@ struct Int8Weights {
     static Int8Weights of(const QuantizedMatrix& m, int n) {
         return {m.int8.data() + static_cast<long>(n) * m.K, m.scales.data() + static_cast<long>(n) * m.groups()};
     }
-    // Eight weights never straddle a group: the group size is a multiple of 8.
+    // 8 or 32 weights never straddle a group: the group size is a multiple of 32.
+    GPTCORE_AVX2 static __m256 widen8(const int8_t* p, __m256 scale) {
+        const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+        return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)), scale);
+    }
     GPTCORE_AVX2 __m256 load8(int k) const {
-        const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + k));
-        return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)), _mm256_broadcast_ss(scales + k / kInt8GroupSize));
+        return widen8(q + k, _mm256_broadcast_ss(scales + k / kInt8GroupSize));
+    }
+    GPTCORE_AVX2 void load32(int k, __m256 out[4]) const {
+        const __m256 scale = _mm256_broadcast_ss(scales + k / kInt8GroupSize);
+        for (int j = 0; j < 4; ++j) out[j] = widen8(q + k + 8 * j, scale);
     }
     float at(int k) const { return q[k] * scales[k / kInt8GroupSize]; }
 };
@@ -68,36 +79,39 @@ GPTCORE_AVX2 inline float horizontal_sum(__m256 v) {
 }
 
 // sums[r] = inp[r] (K) . w for R rows of inp (R, K). Each block of 32 weights is widened once and used for all R
-// rows; two accumulators per row keep two FMA chains in flight.
+// rows. Each row keeps A independent FMA chains to cover the FMA latency: 4 for one or two rows, 2 when more rows
+// interleave (R x A accumulators and 4 weight vectors stay within the 16 AVX2 registers).
 template <int R, typename Weights>
 GPTCORE_AVX2 void dot_rows(const Weights& w, const float* inp, int K, float* sums) {
-    __m256 acc0[R], acc1[R];
-    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+    constexpr int A = R <= 2 ? 4 : 2;
+    __m256 acc[R][A];
+    for (int r = 0; r < R; ++r)
+        for (int a = 0; a < A; ++a) acc[r][a] = _mm256_setzero_ps();
     int k = 0;
     for (; k + 32 <= K; k += 32) {
-        const __m256 w0 = w.load8(k), w1 = w.load8(k + 8), w2 = w.load8(k + 16), w3 = w.load8(k + 24);
+        __m256 wk[4];
+        w.load32(k, wk);
         for (int r = 0; r < R; ++r) {
             const float* x = inp + static_cast<long>(r) * K + k;
-            acc0[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x), acc0[r]);
-            acc1[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + 8), acc1[r]);
-            acc0[r] = _mm256_fmadd_ps(w2, _mm256_loadu_ps(x + 16), acc0[r]);
-            acc1[r] = _mm256_fmadd_ps(w3, _mm256_loadu_ps(x + 24), acc1[r]);
+            for (int j = 0; j < 4; ++j)
+                acc[r][j % A] = _mm256_fmadd_ps(wk[j], _mm256_loadu_ps(x + 8 * j), acc[r][j % A]);
         }
     }
     for (; k + 8 <= K; k += 8) {
         const __m256 w0 = w.load8(k);
         for (int r = 0; r < R; ++r)
-            acc0[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(inp + static_cast<long>(r) * K + k), acc0[r]);
+            acc[r][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(inp + static_cast<long>(r) * K + k), acc[r][0]);
     }
     for (int r = 0; r < R; ++r) {
-        float sum = horizontal_sum(_mm256_add_ps(acc0[r], acc1[r]));
+        for (int a = 1; a < A; ++a) acc[r][0] = _mm256_add_ps(acc[r][0], acc[r][a]);
+        float sum = horizontal_sum(acc[r][0]);
         for (int j = k; j < K; ++j) sum += inp[static_cast<long>(r) * K + j] * w.at(j);
         sums[r] = sum;
     }
 }
 
-// Columns [n0, n1) of out (M, N) += inp (M, K) @ W^T, rows four at a time: up to 8 accumulators and 4 widened
-// weight vectors fit the 16 AVX2 registers, and a second group of rows rereads the output's weights from L1.
+// Columns [n0, n1) of out (M, N) += inp (M, K) @ W^T, rows four at a time; a second group of rows rereads the
+// output's weights from L1, not from memory.
 template <typename Weights>
 GPTCORE_AVX2 void streaming_avx2(float* out, const float* inp, const QuantizedMatrix& w, int M, int n0, int n1) {
     const int K = w.K, N = w.N;
@@ -147,7 +161,7 @@ void matmul_quantized_forward(ThreadPool& pool, float* out, const float* inp, co
         const Range r = split_range(N, parts, streaming ? 16 : kPanelRows, task);
         if (r.begin >= r.end) return;
         if (streaming) {
-            init_columns(out, bias, M, N, r.begin, r.end, accumulate);
+            matmul_init_columns(out, bias, M, N, r.begin, r.end, accumulate);
             streaming_columns(out, inp, w, M, r.begin, r.end, portable);
             return;
         }
@@ -158,7 +172,7 @@ void matmul_quantized_forward(ThreadPool& pool, float* out, const float* inp, co
             blas::sgemm(false, true, M, n_end - n, K, 1.0f, inp, K, panel.data(), K, accumulate ? 1.0f : 0.0f,
                         out + n, N);
         }
-        if (bias) init_columns(out, bias, M, N, r.begin, r.end, true);
+        if (bias) matmul_init_columns(out, bias, M, N, r.begin, r.end, true);
     });
 }
 

@@ -95,7 +95,8 @@ QuantizedMatrix quantize(ThreadPool& pool, const float* weight, WeightLayout lay
         if (format == WeightFormat::bf16)
             bf16_rows(rows, static_cast<long>(n1 - n0) * K, w.bf16.data() + first);
         else
-            int8_rows(rows, n0, n1 - n0, K, w.int8.data() + first, w.scales.data() + static_cast<long>(n0) * w.groups());
+            int8_rows(rows, n0, n1 - n0, K, w.int8.data() + first,
+                      w.scales.data() + static_cast<long>(n0) * w.groups());
     });
     return w;
 }

@@ -24,8 +24,10 @@ const char* weight_format_name(WeightFormat format);
 WeightFormat weight_format_from_name(const std::string& name);
 
 // 64 weights share a scale: one large weight coarsens only its group, and the float32 scales add 1/16 byte
-// per weight (1.06 bytes per weight in all, 3.8x fewer than float32). A multiple of 32, the kernels' block.
+// per weight (1.06 bytes per weight in all, 3.8x fewer than float32). A multiple of 32, the kernels' block, so
+// a block of 32 weights has one scale.
 constexpr int kInt8GroupSize = 64;
+static_assert(kInt8GroupSize % 32 == 0, "the decoding kernels read 32 weights under one scale");
 
 // float32 -> bf16, round to nearest even; NaN stays NaN (quiet).
 inline uint16_t bf16_from_float(float x) {
