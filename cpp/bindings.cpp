@@ -12,6 +12,8 @@
 #include "kernels/gelu.h"
 #include "kernels/layernorm.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_quantized.h"
+#include "kernels/quantize.h"
 #include "kernels/softmax.h"
 #include "model/gpt.h"
 #include "runtime/blas.h"
@@ -50,6 +52,81 @@ WeightLayout layout_from_name(const std::string& name) {
     throw py::value_error("layout must be 'in_out' or 'out_in', got '" + name + "'");
 }
 
+// A copy of a vector as a NumPy array of the given shape.
+template <typename T>
+py::array_t<T> array_of(const std::vector<T>& v, std::vector<py::ssize_t> shape) {
+    py::array_t<T> a(shape);
+    std::copy(v.begin(), v.end(), a.mutable_data());
+    return a;
+}
+
+// The map the GPT constructors take: {name: float32 array} -> views.
+std::map<std::string, TensorView> tensor_views(const py::dict& tensors) {
+    std::map<std::string, TensorView> views;
+    for (auto [key, value] : tensors) {
+        const std::string name = py::str(key);
+        FloatArray a = float_array(value, "tensor '" + name + "'");
+        views[name] = {a.data(), std::vector<int64_t>(a.shape(), a.shape() + a.ndim())};
+    }
+    return views;
+}
+
+void bind_quantized_kernels(py::module_& m) {
+    py::class_<QuantizedMatrix>(m, "QuantizedMatrix", "A bf16 or int8 weight matrix (N, K) (cpp/kernels/quantize.h)")
+        .def_property_readonly("dtype", [](const QuantizedMatrix& w) { return weight_format_name(w.format); })
+        .def_property_readonly("shape", [](const QuantizedMatrix& w) { return py::make_tuple(w.N, w.K); })
+        .def_property_readonly("nbytes", &QuantizedMatrix::nbytes)
+        .def_property_readonly("bf16", [](const QuantizedMatrix& w) { return array_of(w.bf16, {w.N, w.K}); },
+                               "a copy of the bf16 bits (N, K) as uint16; empty for int8")
+        .def_property_readonly("int8", [](const QuantizedMatrix& w) { return array_of(w.int8, {w.N, w.K}); },
+                               "a copy of the int8 values (N, K); empty for bf16")
+        .def_property_readonly("scales", [](const QuantizedMatrix& w) { return array_of(w.scales, {w.N, w.groups()}); },
+                               "a copy of the int8 scales (N, ceil(K / group_size)); empty for bf16")
+        .def("dequantize", [](const QuantizedMatrix& w) {
+            auto out = new_array({w.N, w.K});
+            dequantize_rows(w, 0, w.N, out.mutable_data());
+            return out;
+        }, "the float32 weights (N, K)");
+    m.attr("INT8_GROUP_SIZE") = kInt8GroupSize;
+    m.def("quantize", [](FloatArray weight, const std::string& layout, const std::string& dtype, int n_threads) {
+        const WeightLayout wl = layout_from_name(layout);
+        const int K = wl == WeightLayout::in_out ? weight.shape(0) : weight.shape(1);
+        const int N = wl == WeightLayout::in_out ? weight.shape(1) : weight.shape(0);
+        ThreadPool pool(n_threads);
+        return quantize(pool, weight.data(), wl, K, N, weight_format_from_name(dtype));
+    }, py::arg("weight"), py::arg("layout"), py::arg("dtype"), py::arg("n_threads") = 1,
+       "the bf16 or int8 copy (N, K) of weight (K, N) for layout 'in_out' or (N, K) for 'out_in'");
+    m.def("matmul_quantized_forward", [](FloatArray inp, const QuantizedMatrix& weight, std::optional<FloatArray> bias,
+                                         std::optional<FloatArray> out_init, int n_threads, bool naive, bool portable) {
+        const int M = inp.shape(0);
+        auto out = new_array({M, weight.N});
+        if (out_init) std::copy(out_init->data(), out_init->data() + out_init->size(), out.mutable_data());
+        const float* b = bias ? bias->data() : nullptr;
+        if (naive) {
+            matmul_quantized_forward_naive(out.mutable_data(), inp.data(), weight, b, M, out_init.has_value());
+        } else {
+            ThreadPool pool(n_threads);
+            matmul_quantized_forward(pool, out.mutable_data(), inp.data(), weight, b, M, out_init.has_value(),
+                                     portable);
+        }
+        return out;
+    }, py::arg("inp"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("out") = py::none(),
+       py::arg("n_threads") = 1, py::arg("naive") = false, py::arg("portable") = false,
+       "inp (M, K) @ weight^T + bias for a QuantizedMatrix weight (N, K); with `out`, added to a copy of it. "
+       "portable: the plain-loop decoding path instead of the AVX2 one");
+    m.def("embedding_forward_quantized", [](IdArray tokens, IdArray positions, const QuantizedMatrix& wte,
+                                            FloatArray wpe, bool naive) {
+        const int T = tokens.size();
+        auto out = new_array({T, wte.K});
+        if (naive)
+            embedding_forward_naive(out.mutable_data(), tokens.data(), positions.data(), wte, wpe.data(), T);
+        else
+            embedding_forward(out.mutable_data(), tokens.data(), positions.data(), wte, wpe.data(), T);
+        return out;
+    }, py::arg("tokens"), py::arg("positions"), py::arg("wte"), py::arg("wpe"), py::arg("naive") = false,
+       "out (T, C) = wte[tokens] + wpe[positions] with wte a QuantizedMatrix (V, C)");
+}
+
 void bind_kernels(py::module_& m) {
     // Each kernel and its plain reference, on fresh output arrays, for the tests to compare.
     m.def("layernorm_forward", [](FloatArray inp, FloatArray weight, FloatArray bias, float eps, bool naive) {
@@ -74,8 +151,10 @@ void bind_kernels(py::module_& m) {
     m.def("embedding_forward", [](IdArray tokens, IdArray positions, FloatArray wte, FloatArray wpe, bool naive) {
         const int T = tokens.size(), C = wte.shape(1);
         auto out = new_array({T, C});
-        (naive ? embedding_forward_naive : embedding_forward)(out.mutable_data(), tokens.data(), positions.data(),
-                                                              wte.data(), wpe.data(), T, C);
+        if (naive)
+            embedding_forward_naive(out.mutable_data(), tokens.data(), positions.data(), wte.data(), wpe.data(), T, C);
+        else
+            embedding_forward(out.mutable_data(), tokens.data(), positions.data(), wte.data(), wpe.data(), T, C);
         return out;
     }, py::arg("tokens"), py::arg("positions"), py::arg("wte"), py::arg("wpe"), py::arg("naive") = false,
        "out (T, C) = wte[tokens] + wpe[positions]; ids are not checked here");
@@ -287,19 +366,30 @@ PYBIND11_MODULE(_core, m) {
 
     py::class_<GPT>(m, "GPT", "The forward pass of a GPT-2 model over borrowed float32 weights")
         .def(py::init([](const GPTConfig& config, const py::dict& tensors, int n_threads) {
-                 std::map<std::string, TensorView> views;
-                 for (auto [key, value] : tensors) {
-                     const std::string name = py::str(key);
-                     FloatArray a = float_array(value, "tensor '" + name + "'");
-                     views[name] = {a.data(), std::vector<int64_t>(a.shape(), a.shape() + a.ndim())};
-                 }
-                 return std::make_unique<GPT>(config, views, n_threads);
+                 return std::make_unique<GPT>(config, tensor_views(tensors), n_threads);
              }),
              py::arg("config"), py::arg("tensors"), py::arg("n_threads"),
              py::keep_alive<1, 3>(),  // the model borrows the arrays' memory
-             "tensors: {name: float32 array} by Hugging Face GPT-2 names without the 'transformer.' prefix")
+             "A float32 model over the arrays themselves (no copy). tensors: {name: float32 array} by Hugging Face "
+             "GPT-2 names without the 'transformer.' prefix")
+        .def_static("quantized", [](const GPTConfig& config, const py::dict& tensors, int n_threads,
+                                    const std::string& dtype) {
+                 const WeightFormat format = weight_format_from_name(dtype);
+                 if (format == WeightFormat::fp32)
+                     throw py::value_error("GPT.quantized makes bf16 or int8 models; GPT() borrows float32 weights");
+                 const auto views = tensor_views(tensors);
+                 py::gil_scoped_release release;
+                 return std::make_unique<GPT>(config, views, n_threads, format);
+             },
+             py::arg("config"), py::arg("tensors"), py::arg("n_threads"), py::arg("dtype"),
+             "A model with the linear layers' matrices and wte/lm_head converted to dtype 'bf16' or 'int8' and "
+             "the other tensors copied: it keeps no reference to the arrays. Releases the GIL while converting.")
         .def_property_readonly("config", &GPT::config)
         .def_property_readonly("n_threads", &GPT::n_threads)
+        .def_property_readonly("dtype", [](const GPT& self) { return weight_format_name(self.format()); },
+                               "'fp32', 'bf16' or 'int8': the precision of the weight matrices")
+        .def_property_readonly("weights_nbytes", &GPT::weights_nbytes,
+                               "bytes of the weights the forward pass reads (borrowed or owned)")
         .def("forward",
              [](GPT& self, KVCache& cache, IdArray tokens, const std::vector<std::pair<int, int>>& segments,
                 bool all_logits) {
@@ -318,6 +408,24 @@ PYBIND11_MODULE(_core, m) {
              "Run tokens (int32, the segments' tokens concatenated) through the model, appending to the cache. "
              "segments: [(slot, n_tokens)]. Returns float32 logits (n_tokens, V) if all_logits, else "
              "(n_segments, V) for each segment's last token. Releases the GIL.")
+        .def("lm_head",
+             [](GPT& self, const py::array_t<float, py::array::c_style | py::array::forcecast>& hidden,
+                bool final_norm) {
+                 const GPTConfig& c = self.config();
+                 if (hidden.ndim() != 2 || hidden.shape(1) != c.n_embd || hidden.shape(0) < 1)
+                     throw py::value_error("lm_head: hidden must have shape (rows >= 1, n_embd=" +
+                                           std::to_string(c.n_embd) + ")");
+                 const int rows = static_cast<int>(hidden.shape(0));
+                 auto logits = new_array({rows, c.vocab_size});
+                 float* out = logits.mutable_data();
+                 const float* in = hidden.data();
+                 py::gil_scoped_release release;
+                 self.lm_head(in, rows, final_norm, out);
+                 return logits;
+             },
+             py::arg("hidden"), py::arg("final_norm"),
+             "float32 logits (rows, V) of hidden states (rows, n_embd): the final layer norm first when "
+             "final_norm, then the LM head, in the model's precision. Releases the GIL.")
         .def("trace",
              [](GPT& self, KVCache& cache, IdArray tokens, int slot, bool hidden_states, bool attentions) {
                  const GPTConfig& c = self.config();
@@ -355,6 +463,7 @@ PYBIND11_MODULE(_core, m) {
 
     py::module_ kernels = m.def_submodule("kernels", "each kernel and its plain reference, for tests");
     bind_kernels(kernels);
+    bind_quantized_kernels(kernels);
     bind_sampling(m);
     bind_tokenizer(m);
 }

@@ -96,6 +96,18 @@ def test_logit_lens_top_tokens_and_final_probabilities(model):
     np.testing.assert_array_equal(lens.top_ids[1, :, 0], p1.argmax(1))
 
 
+@pytest.mark.parametrize("dtype", ["bf16", "int8"])
+def test_lens_of_a_reduced_precision_model_reads_its_own_head(tied_pair, dtype):
+    """The lens goes through the core's LM head in the model's precision: its last layer equals the model's logits."""
+    _, fp32 = tied_pair
+    model = gptcore.GPT.from_pretrained(fp32.source, n_threads=1, dtype=dtype)
+    ids = fp32.tokenizer.encode(TEXT)
+    hidden = model.inspect(ids, attentions=False).hidden_states
+    np.testing.assert_allclose(lens_logits(model, hidden[-1], model.config.n_layer), model.logits(ids),
+                               rtol=0, atol=1e-5)
+    assert f"dtype={dtype}" in repr(model) and model.weights_nbytes() < fp32.weights_nbytes()
+
+
 def test_logit_lens_bad_input(model, tmp_path):
     with pytest.raises(ValueError, match="top_k"):
         gptcore.logit_lens(model, [1, 2, 3], top_k=0)
@@ -114,14 +126,14 @@ def test_repr_names_architecture_size_dtype_memory_threads_source(pair):
     hf, model = pair
     params = sum(p.numel() for p in hf.parameters())  # transformers counts a tied head once, too
     assert model.num_parameters() == params
-    assert model.dtype == "float32"
+    assert model.dtype == "fp32"
     text = repr(model)
     for part in ("n_layer=3", "n_head=4", "n_embd=32", "vocab_size=50257", "n_positions=64",
-                 f"params={params / 1e6:.1f}M", "dtype=float32", f"weights={params * 4 / 2**20:.1f} MiB",
+                 f"params={params / 1e6:.1f}M", "dtype=fp32", f"weights={params * 4 / 2**20:.1f} MiB",
                  "n_threads=1", f"source={model.source!r}"):
         assert part in text, f"{part!r} missing from {text}"
     html = model._repr_html_()
-    for part in ("3 layers", "4 heads", "n_embd 32", "64 tokens", "50,257 tokens", f"{params:,}", "float32",
+    for part in ("3 layers", "4 heads", "n_embd 32", "64 tokens", "50,257 tokens", f"{params:,}", "fp32",
                  f"{params * 4 / 2**20:.1f} MiB", model.source):
         assert part in html, f"{part!r} missing from the HTML repr"
 

@@ -46,15 +46,14 @@ void streaming_out_in(float* out, const float* inp, const float* W, int M, int K
     }
 }
 
-// out[:, n0:n1] = bias[n0:n1] (or 0), or += bias when accumulating.
-void init_columns(float* out, const float* bias, int M, int N, int n0, int n1, bool accumulate) {
+}  // namespace
+
+void matmul_init_columns(float* out, const float* bias, int M, int N, int n0, int n1, bool accumulate) {
     for (int m = 0; m < M; ++m) {
         float* y = out + static_cast<long>(m) * N;
         for (int n = n0; n < n1; ++n) y[n] = (accumulate ? y[n] : 0.0f) + (bias ? bias[n] : 0.0f);
     }
 }
-
-}  // namespace
 
 void matmul_forward(ThreadPool& pool, float* out, const float* inp, const float* weight, WeightLayout layout,
                     const float* bias, int M, int K, int N, bool accumulate) {
@@ -65,7 +64,7 @@ void matmul_forward(ThreadPool& pool, float* out, const float* inp, const float*
         const Range r = split_range(N, parts, 16, task);
         if (r.begin >= r.end) return;
         if (M <= kMatmulStreamingRows) {
-            init_columns(out, bias, M, N, r.begin, r.end, accumulate);
+            matmul_init_columns(out, bias, M, N, r.begin, r.end, accumulate);
             if (layout == WeightLayout::in_out)
                 streaming_in_out(out, inp, weight, M, K, N, r.begin, r.end);
             else
@@ -76,7 +75,7 @@ void matmul_forward(ThreadPool& pool, float* out, const float* inp, const float*
         const float* B = transposed ? weight + static_cast<long>(r.begin) * K : weight + r.begin;
         blas::sgemm(false, transposed, M, r.end - r.begin, K, 1.0f, inp, K, B, transposed ? K : N,
                     accumulate ? 1.0f : 0.0f, out + r.begin, N);
-        if (bias) init_columns(out, bias, M, N, r.begin, r.end, true);
+        if (bias) matmul_init_columns(out, bias, M, N, r.begin, r.end, true);
     });
 }
 

@@ -20,4 +20,7 @@ void matmul_forward(ThreadPool& pool, float* out, const float* inp, const float*
 void matmul_forward_naive(float* out, const float* inp, const float* weight, WeightLayout layout, const float* bias,
                           int M, int K, int N, bool accumulate);
 
+// out[:, n0:n1] (M, N) = bias[n0:n1] (or 0), or += bias when accumulating: the start of a column slice's sums.
+void matmul_init_columns(float* out, const float* bias, int M, int N, int n0, int n1, bool accumulate);
+
 }  // namespace gptcore

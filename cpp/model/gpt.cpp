@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <sstream>
 #include <stdexcept>
 
@@ -10,6 +11,7 @@
 #include "kernels/gelu.h"
 #include "kernels/layernorm.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_quantized.h"
 #include "runtime/blas.h"
 
 namespace gptcore {
@@ -22,6 +24,22 @@ std::string shape_str(const std::vector<int64_t>& shape) {
     for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
     s << (shape.size() == 1 ? ",)" : ")");
     return s.str();
+}
+
+// The matrices a bf16 / int8 model converts: those of the linear layers and the token embeddings (also the LM
+// head). Layer norms, biases and position embeddings stay float32: they are small and added, not multiplied.
+bool is_converted_matrix(const std::string& name) {
+    for (const char* suffix : {"attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"})
+        if (name.size() > std::strlen(suffix) &&
+            name.compare(name.size() - std::strlen(suffix), std::string::npos, suffix) == 0)
+            return true;
+    return name == "wte.weight" || name == "lm_head.weight";
+}
+
+long element_count(const std::vector<int64_t>& shape) {
+    long n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
 }
 
 void require_positive(const char* name, int value) {
@@ -69,9 +87,10 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> gpt_tensor_shapes(cons
     return shapes;
 }
 
-GPT::GPT(const GPTConfig& config, const std::map<std::string, TensorView>& tensors, int n_threads)
-    : config_(config), pool_((config.validate(), n_threads)) {
-    std::map<std::string, const float*> found;
+GPT::GPT(const GPTConfig& config, const std::map<std::string, TensorView>& tensors, int n_threads,
+         WeightFormat format)
+    : config_(config), pool_((config.validate(), n_threads)), format_(format) {
+    std::map<std::string, std::pair<const float*, std::vector<int64_t>>> found;
     for (const auto& [name, shape] : gpt_tensor_shapes(config_)) {
         auto it = tensors.find(name);
         if (it == tensors.end()) {
@@ -82,22 +101,65 @@ GPT::GPT(const GPTConfig& config, const std::map<std::string, TensorView>& tenso
             throw std::invalid_argument("tensor '" + name + "' has shape " + shape_str(it->second.shape) +
                                         ", expected " + shape_str(shape));
         if (!it->second.data) throw std::invalid_argument("tensor '" + name + "' has no data");
-        found[name] = it->second.data;
+        found[name] = {it->second.data, shape};
     }
-    weights_.wte = found.at("wte.weight");
-    weights_.wpe = found.at("wpe.weight");
+
+    // In bf16 / int8, every tensor is replaced by the model's own copy before the views are used.
+    std::map<std::string, LinearWeight> matrices;
+    if (format_ == WeightFormat::fp32) {
+        for (const auto& [name, tensor] : found) {
+            if (is_converted_matrix(name)) matrices[name].fp32 = tensor.first;
+            weights_nbytes_ += element_count(tensor.second) * sizeof(float);
+        }
+    } else {
+        long small = 0, n_matrices = 0;
+        for (const auto& [name, tensor] : found) {
+            if (is_converted_matrix(name))
+                ++n_matrices;
+            else
+                small += element_count(tensor.second);
+        }
+        owned_fp32_.resize(small);
+        quantized_.reserve(n_matrices);
+        float* copy = owned_fp32_.data();
+        for (auto& [name, tensor] : found) {
+            auto& [data, shape] = tensor;
+            if (!is_converted_matrix(name)) {
+                std::copy(data, data + element_count(shape), copy);
+                data = copy;
+                copy += element_count(shape);
+                continue;
+            }
+            // Conv1D weights of the blocks are (K, N); wte and lm_head are (V, C) = (N, K).
+            const WeightLayout layout = name.rfind("h.", 0) == 0 ? WeightLayout::in_out : WeightLayout::out_in;
+            const int K = static_cast<int>(layout == WeightLayout::in_out ? shape[0] : shape[1]);
+            const int N = static_cast<int>(layout == WeightLayout::in_out ? shape[1] : shape[0]);
+            try {
+                quantized_.push_back(quantize(pool_, data, layout, K, N, format_));
+            } catch (const std::invalid_argument& e) {
+                throw std::invalid_argument("tensor '" + name + "': " + e.what());
+            }
+            matrices[name].quantized = &quantized_.back();
+            weights_nbytes_ += quantized_.back().nbytes();
+        }
+        weights_nbytes_ += owned_fp32_.size() * sizeof(float);
+    }
+
+    auto vector = [&](const std::string& name) { return found.at(name).first; };
+    weights_.wte = matrices.at("wte.weight");
+    weights_.wpe = vector("wpe.weight");
     for (int l = 0; l < config_.n_layer; ++l) {
         const std::string p = "h." + std::to_string(l) + ".";
-        weights_.layers.push_back({found.at(p + "ln_1.weight"), found.at(p + "ln_1.bias"),
-                                   found.at(p + "attn.c_attn.weight"), found.at(p + "attn.c_attn.bias"),
-                                   found.at(p + "attn.c_proj.weight"), found.at(p + "attn.c_proj.bias"),
-                                   found.at(p + "ln_2.weight"), found.at(p + "ln_2.bias"),
-                                   found.at(p + "mlp.c_fc.weight"), found.at(p + "mlp.c_fc.bias"),
-                                   found.at(p + "mlp.c_proj.weight"), found.at(p + "mlp.c_proj.bias")});
+        weights_.layers.push_back({vector(p + "ln_1.weight"), vector(p + "ln_1.bias"),
+                                   matrices.at(p + "attn.c_attn.weight"), vector(p + "attn.c_attn.bias"),
+                                   matrices.at(p + "attn.c_proj.weight"), vector(p + "attn.c_proj.bias"),
+                                   vector(p + "ln_2.weight"), vector(p + "ln_2.bias"),
+                                   matrices.at(p + "mlp.c_fc.weight"), vector(p + "mlp.c_fc.bias"),
+                                   matrices.at(p + "mlp.c_proj.weight"), vector(p + "mlp.c_proj.bias")});
     }
-    weights_.ln_f_weight = found.at("ln_f.weight");
-    weights_.ln_f_bias = found.at("ln_f.bias");
-    weights_.lm_head = found.count("lm_head.weight") ? found.at("lm_head.weight") : weights_.wte;
+    weights_.ln_f_weight = vector("ln_f.weight");
+    weights_.ln_f_bias = vector("ln_f.bias");
+    weights_.lm_head = matrices.count("lm_head.weight") ? matrices.at("lm_head.weight") : weights_.wte;
     blas::set_num_threads(1);  // gptcore's pool owns the cores (see runtime/blas.h)
 }
 
@@ -165,6 +227,14 @@ void GPT::parallel_ranges(int n, int align, Fn fn) {
     });
 }
 
+void GPT::linear(float* out, const float* inp, const LinearWeight& w, WeightLayout layout, const float* bias, int M,
+                 int K, int N, bool accumulate) {
+    if (w.quantized)
+        matmul_quantized_forward(pool_, out, inp, *w.quantized, bias, M, accumulate);
+    else
+        matmul_forward(pool_, out, inp, w.fp32, layout, bias, M, K, N, accumulate);
+}
+
 // attentions: this layer's (n_head, T, n_kv) block of ForwardTrace::attentions, or null.
 void GPT::block_forward(int l, KVCache& cache, const Segment* segments, int n_segments, int T, float* attentions) {
     const int C = config_.n_embd, F = config_.n_inner, NH = config_.n_head, hd = config_.head_dim();
@@ -180,7 +250,7 @@ void GPT::block_forward(int l, KVCache& cache, const Segment* segments, int n_se
         layernorm_forward(h + static_cast<long>(r0) * C, x + static_cast<long>(r0) * C, w.ln_1_weight, w.ln_1_bias,
                           r1 - r0, C, config_.layer_norm_epsilon);
     });
-    matmul_forward(pool_, qkv, h, w.attn_qkv_weight, WeightLayout::in_out, w.attn_qkv_bias, T, C, 3 * C, false);
+    linear(qkv, h, w.attn_qkv_weight, WeightLayout::in_out, w.attn_qkv_bias, T, C, 3 * C, false);
 
     float scale = config_.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(hd)) : 1.0f;
     if (config_.scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(l + 1);
@@ -201,16 +271,16 @@ void GPT::block_forward(int l, KVCache& cache, const Segment* segments, int n_se
                           scale, 0, scratch_.data() + thread * scratch_floats_,
                           attentions ? attentions + head * T * n_kv : nullptr);
     });
-    matmul_forward(pool_, x, att, w.attn_proj_weight, WeightLayout::in_out, w.attn_proj_bias, T, C, C, true);
+    linear(x, att, w.attn_proj_weight, WeightLayout::in_out, w.attn_proj_bias, T, C, C, true);
 
     // MLP: x += proj(gelu(fc(ln_2(x))))
     parallel_ranges(T, 1, [&](int r0, int r1) {
         layernorm_forward(h + static_cast<long>(r0) * C, x + static_cast<long>(r0) * C, w.ln_2_weight, w.ln_2_bias,
                           r1 - r0, C, config_.layer_norm_epsilon);
     });
-    matmul_forward(pool_, fc, h, w.mlp_fc_weight, WeightLayout::in_out, w.mlp_fc_bias, T, C, F, false);
+    linear(fc, h, w.mlp_fc_weight, WeightLayout::in_out, w.mlp_fc_bias, T, C, F, false);
     parallel_ranges(T * F, 64, [&](int i0, int i1) { gelu_forward(fc + i0, fc + i0, i1 - i0); });
-    matmul_forward(pool_, x, fc, w.mlp_proj_weight, WeightLayout::in_out, w.mlp_proj_bias, T, F, C, true);
+    linear(x, fc, w.mlp_proj_weight, WeightLayout::in_out, w.mlp_proj_bias, T, F, C, true);
 }
 
 void GPT::forward(KVCache& cache, const int32_t* tokens, int T, const Segment* segments, int n_segments,
@@ -235,8 +305,11 @@ void GPT::forward(KVCache& cache, const int32_t* tokens, int T, const Segment* s
     }
 
     parallel_ranges(T, 1, [&](int r0, int r1) {
-        embedding_forward(x_.data() + static_cast<long>(r0) * C, tokens + r0, pos_.data() + r0, weights_.wte,
-                          weights_.wpe, r1 - r0, C);
+        float* x = x_.data() + static_cast<long>(r0) * C;
+        if (weights_.wte.quantized)
+            embedding_forward(x, tokens + r0, pos_.data() + r0, *weights_.wte.quantized, weights_.wpe, r1 - r0);
+        else
+            embedding_forward(x, tokens + r0, pos_.data() + r0, weights_.wte.fp32, weights_.wpe, r1 - r0, C);
     });
     const long hidden_size = static_cast<long>(T) * C;
     const long attn_size = static_cast<long>(config_.n_head) * T * (cache.length(segments[0].slot) + T);
@@ -261,7 +334,22 @@ void GPT::forward(KVCache& cache, const int32_t* tokens, int T, const Segment* s
                               weights_.ln_f_weight, weights_.ln_f_bias, 1, C, config_.layer_norm_epsilon);
         }
     });
-    matmul_forward(pool_, logits, h_.data(), weights_.lm_head, WeightLayout::out_in, nullptr, rows, C, V, false);
+    linear(logits, h_.data(), weights_.lm_head, WeightLayout::out_in, nullptr, rows, C, V, false);
+}
+
+void GPT::lm_head(const float* hidden, int rows, bool final_norm, float* logits) {
+    const int C = config_.n_embd;
+    if (rows < 1) throw std::invalid_argument("lm_head: rows must be positive, got " + std::to_string(rows));
+    std::vector<float> normed;
+    if (final_norm) {
+        normed.resize(static_cast<std::size_t>(rows) * C);
+        parallel_ranges(rows, 1, [&](int r0, int r1) {
+            layernorm_forward(normed.data() + static_cast<long>(r0) * C, hidden + static_cast<long>(r0) * C,
+                              weights_.ln_f_weight, weights_.ln_f_bias, r1 - r0, C, config_.layer_norm_epsilon);
+        });
+        hidden = normed.data();
+    }
+    linear(logits, hidden, weights_.lm_head, WeightLayout::out_in, nullptr, rows, C, config_.vocab_size, false);
 }
 
 }  // namespace gptcore

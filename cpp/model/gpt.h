@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/matmul.h"
+#include "kernels/quantize.h"
 #include "model/kv_cache.h"
 #include "runtime/thread_pool.h"
 
@@ -42,28 +44,35 @@ struct TensorView {
 // shapes. "lm_head.weight" is optional: when absent the LM head is wte (tied embeddings).
 std::vector<std::pair<std::string, std::vector<int64_t>>> gpt_tensor_shapes(const GPTConfig& config);
 
+// The weight matrix of a linear layer: the borrowed float32 tensor in its checkpoint layout, or the model's own
+// bf16 / int8 copy (N, K) when it was loaded in reduced precision.
+struct LinearWeight {
+    const float* fp32 = nullptr;
+    const QuantizedMatrix* quantized = nullptr;
+};
+
 struct LayerWeights {
     const float* ln_1_weight;       // (C)
     const float* ln_1_bias;         // (C)
-    const float* attn_qkv_weight;   // (C, 3C): q | k | v, head h in columns [h hd, (h+1) hd) of each
+    LinearWeight attn_qkv_weight;   // (C, 3C): q | k | v, head h in columns [h hd, (h+1) hd) of each
     const float* attn_qkv_bias;     // (3C)
-    const float* attn_proj_weight;  // (C, C)
+    LinearWeight attn_proj_weight;  // (C, C)
     const float* attn_proj_bias;    // (C)
     const float* ln_2_weight;       // (C)
     const float* ln_2_bias;         // (C)
-    const float* mlp_fc_weight;     // (C, F)
+    LinearWeight mlp_fc_weight;     // (C, F)
     const float* mlp_fc_bias;       // (F)
-    const float* mlp_proj_weight;   // (F, C)
+    LinearWeight mlp_proj_weight;   // (F, C)
     const float* mlp_proj_bias;     // (C)
 };
 
 struct GPTWeights {
-    const float* wte;  // (V, C) token embeddings
-    const float* wpe;  // (P, C) position embeddings
+    LinearWeight wte;               // (V, C) token embeddings
+    const float* wpe;               // (P, C) position embeddings
     std::vector<LayerWeights> layers;
-    const float* ln_f_weight;  // (C)
-    const float* ln_f_bias;    // (C)
-    const float* lm_head;      // (V, C); wte when tied
+    const float* ln_f_weight;       // (C)
+    const float* ln_f_bias;         // (C)
+    LinearWeight lm_head;           // (V, C); wte when tied
 };
 
 // A run of consecutive tokens of one sequence: they are appended to `slot` of the KV cache, at positions
@@ -89,17 +98,27 @@ struct ForwardTrace {
 class GPT {
 public:
     // Checks every tensor's presence and shape against the config; throws std::invalid_argument naming
-    // the tensor. The views must outlive the model.
-    GPT(const GPTConfig& config, const std::map<std::string, TensorView>& tensors, int n_threads);
+    // the tensor. fp32 borrows the views, which must outlive the model. bf16 / int8 convert the linear layers'
+    // matrices and wte / lm_head (kernels/quantize) and copy the other tensors (layer norms, biases, wpe),
+    // using the pool's threads: the model then borrows nothing.
+    GPT(const GPTConfig& config, const std::map<std::string, TensorView>& tensors, int n_threads,
+        WeightFormat format = WeightFormat::fp32);
 
     const GPTConfig& config() const { return config_; }
     int n_threads() const { return pool_.size(); }
+    WeightFormat format() const { return format_; }
+    // Bytes of the weights the forward pass reads: the borrowed float32 tensors, or the model's own copies.
+    std::size_t weights_nbytes() const { return weights_nbytes_; }
 
     // Runs the tokens through the model, appending their keys and values to the cache, and writes logits.
     // tokens (n_tokens); segments (n_segments) with distinct slots and n_tokens summing to n_tokens.
     // Validates ids, slots and lengths before any work; throws std::out_of_range / std::invalid_argument.
     void forward(KVCache& cache, const int32_t* tokens, int n_tokens, const Segment* segments, int n_segments,
                  LogitsFor which, float* logits, const ForwardTrace& trace = {});
+
+    // logits (rows, V) = LM head of hidden (rows, C), after the final layer norm when final_norm, in the
+    // model's precision. The logit lens reads every layer's hidden state (ForwardTrace) through it.
+    void lm_head(const float* hidden, int rows, bool final_norm, float* logits);
 
     // Rows forward() writes for these arguments.
     static int logits_rows(int n_tokens, int n_segments, LogitsFor which) {
@@ -115,10 +134,17 @@ private:
     // Runs fn(begin, end) over [0, n) split in contiguous ranges over the pool's threads.
     template <typename Fn>
     void parallel_ranges(int n, int align, Fn fn);
+    // out (M, N) = inp (M, K) @ w + bias (or +=), through the kernel of w's precision; layout is fp32's.
+    void linear(float* out, const float* inp, const LinearWeight& w, WeightLayout layout, const float* bias, int M,
+                int K, int N, bool accumulate);
 
     GPTConfig config_;
     GPTWeights weights_;
     ThreadPool pool_;
+    WeightFormat format_;
+    std::vector<float> owned_fp32_;            // bf16 / int8 models: their copies of the small tensors
+    std::vector<QuantizedMatrix> quantized_;   // bf16 / int8 models: their matrices, reserved up front (stable)
+    std::size_t weights_nbytes_ = 0;
     std::mutex mutex_;  // one forward at a time: the activations below are shared
 
     // Activations of the current call, sized for its n_tokens (T):

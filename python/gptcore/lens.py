@@ -35,12 +35,8 @@ def lens_logits(model: Any, hidden: np.ndarray, layer: int) -> np.ndarray:
     hidden = np.asarray(hidden, dtype=np.float32)
     if hidden.ndim != 2 or hidden.shape[1] != c.n_embd:
         raise ValueError(f"hidden must have shape [T, n_embd={c.n_embd}], got {hidden.shape}")
-    if layer < c.n_layer:
-        hidden = _layer_norm(hidden, model._tensors["ln_f.weight"], model._tensors["ln_f.bias"],
-                             c.layer_norm_epsilon)
-    # An untied checkpoint keeps its own head; a tied one (the GPT-2 default) reads logits off wte.
-    head = model._tensors.get("lm_head.weight", model._tensors["wte.weight"])  # [V, n_embd]
-    return hidden @ head.T
+    # inspect's last hidden state has been through the final layer norm already (as in transformers).
+    return model._core.lm_head(hidden, layer < c.n_layer)
 
 
 def logit_lens(model: Any, ids: Any, *, top_k: int = 5) -> LogitLens:
@@ -75,13 +71,6 @@ def sequence_ids(model: Any, text_or_ids: Any) -> np.ndarray:
                              "token ids")
         text_or_ids = model.tokenizer.encode(text_or_ids)
     return model._sequence_ids(text_or_ids)
-
-
-def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
-    """GPT-2's LayerNorm over the last axis (biased variance), x [T, n_embd]."""
-    mean = x.mean(axis=-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return ((x - mean) / np.sqrt(var + eps) * weight + bias).astype(np.float32)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -32,6 +32,18 @@ def check_threads(n_threads: Any, what: str = "n_threads") -> int:
     return int(n_threads)
 
 
+# Weight precisions from_pretrained accepts, with their aliases, -> the core's names. docs/precision.md has
+# what each costs in accuracy.
+DTYPES = {"fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16", "int8": "int8"}
+
+
+def check_dtype(dtype: Any) -> str:
+    """The core's name of a dtype argument, or ValueError naming the allowed values."""
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(repr(d) for d in DTYPES)}, got {dtype!r}")
+    return DTYPES[dtype]
+
+
 def as_token_ids(ids: Ids, vocab_size: int, what: str = "ids") -> np.ndarray:
     """A 1-D int32 array of token ids, or a clear error naming the offending position and value."""
     arr = np.asarray(ids)
@@ -60,16 +72,20 @@ class Inspection:
 class GPT:
     """A GPT-2-family language model on the CPU.
 
-    Load one with :meth:`from_pretrained`; ``logits(ids)`` runs a full forward pass. Weights stay in the
-    checkpoint's memory map (float32 checkpoints are not copied).
+    Load one with :meth:`from_pretrained`; ``logits(ids)`` runs a full forward pass. In float32 the weights stay
+    in the checkpoint's memory map (not copied); in bf16 or int8 the model holds only its converted copy.
     """
 
     def __init__(self, config: _core.GPTConfig, tensors: Dict[str, np.ndarray], *,
                  n_threads: Optional[int] = None, hf_config: Optional[Dict[str, Any]] = None,
-                 source: str = "") -> None:
+                 source: str = "", dtype: str = "fp32") -> None:
         self._n_threads = default_threads() if n_threads is None else check_threads(n_threads)
-        self._tensors = tensors
-        self._core = _core.GPT(config, tensors, self._n_threads)
+        dtype = check_dtype(dtype)
+        self._num_parameters = int(sum(a.size for a in tensors.values()))
+        if dtype == "fp32":
+            self._core = _core.GPT(config, tensors, self._n_threads)  # borrows the arrays
+        else:
+            self._core = _core.GPT.quantized(config, tensors, self._n_threads, dtype)  # keeps no reference
         self.config: _core.GPTConfig = self._core.config
         self.hf_config: Dict[str, Any] = dict(hf_config or {})
         self.source = source
@@ -77,18 +93,25 @@ class GPT:
 
     @classmethod
     def from_pretrained(cls, path: Union[None, str, os.PathLike] = None, *, n_threads: Optional[int] = None,
-                        revision: Optional[str] = None, cache_dir: Optional[str] = None) -> "GPT":
+                        dtype: str = "fp32", revision: Optional[str] = None,
+                        cache_dir: Optional[str] = None) -> "GPT":
         """Load a GPT-2-family model.
 
         path: None for the bundled default model; a Hugging Face model directory (config.json plus
         model.safetensors, a sharded index, or pytorch_model.bin read with torch.load(weights_only=True)); a
         bundled model's name; or a hub id such as ``"gpt2"``, fetched through huggingface_hub into its cache
         (``revision`` and ``cache_dir`` are passed on; offline, only the cache is used). The directory's
-        tokenizer files, if any, become ``model.tokenizer``."""
+        tokenizer files, if any, become ``model.tokenizer``.
+
+        dtype: the precision of the weight matrices (the linear layers and the tied embeddings / LM head):
+        "fp32" (alias "float32", the default), "bf16" ("bfloat16") or "int8" (symmetric, one scale per 64
+        weights). Activations, biases, layer norms and position embeddings stay float32. See docs/precision.md.
+        """
+        dtype = check_dtype(dtype)
         model_dir = resolve_model(path, revision=revision, cache_dir=cache_dir)
         config, hf = load_config(model_dir)
         tensors = gpt2_tensors(read_checkpoint(model_dir), config, model_dir)
-        model = cls(config, tensors, n_threads=n_threads, hf_config=hf, source=model_dir)
+        model = cls(config, tensors, n_threads=n_threads, hf_config=hf, source=model_dir, dtype=dtype)
         model.tokenizer = load_tokenizer(model_dir)
         return model
 
@@ -98,9 +121,8 @@ class GPT:
 
     @property
     def dtype(self) -> str:
-        """The precision the weights are held and computed in. The core computes in float32; half-precision
-        checkpoints are widened when they load."""
-        return "float32"
+        """The precision of the weight matrices: "fp32", "bf16" or "int8"."""
+        return str(self._core.dtype)
 
     @property
     def vocab_size(self) -> int:
@@ -112,10 +134,11 @@ class GPT:
 
     def num_parameters(self) -> int:
         """Parameters, counting a tied LM head once."""
-        return int(sum(a.size for a in self._tensors.values()))
+        return self._num_parameters
 
     def weights_nbytes(self) -> int:
-        return int(sum(a.nbytes for a in self._tensors.values()))
+        """Bytes of the weights a forward pass reads, in the model's dtype."""
+        return int(self._core.weights_nbytes)
 
     def new_cache(self, n_slots: int = 1, capacity: Optional[int] = None) -> _core.KVCache:
         """A KV cache for n_slots sequences of up to `capacity` tokens (default: the model's context)."""

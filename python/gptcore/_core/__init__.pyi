@@ -92,13 +92,22 @@ class GPT:
     """
     The forward pass of a GPT-2 model over borrowed float32 weights
     """
+    @staticmethod
+    def quantized(config: GPTConfig, tensors: dict, n_threads: typing.SupportsInt | typing.SupportsIndex, dtype: str) -> GPT:
+        """
+        A model with the linear layers' matrices and wte/lm_head converted to dtype 'bf16' or 'int8' and the other tensors copied: it keeps no reference to the arrays. Releases the GIL while converting.
+        """
     def __init__(self, config: GPTConfig, tensors: dict, n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
         """
-        tensors: {name: float32 array} by Hugging Face GPT-2 names without the 'transformer.' prefix
+        A float32 model over the arrays themselves (no copy). tensors: {name: float32 array} by Hugging Face GPT-2 names without the 'transformer.' prefix
         """
     def forward(self, cache: KVCache, tokens: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], segments: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]], all_logits: bool) -> numpy.typing.NDArray[numpy.float32]:
         """
         Run tokens (int32, the segments' tokens concatenated) through the model, appending to the cache. segments: [(slot, n_tokens)]. Returns float32 logits (n_tokens, V) if all_logits, else (n_segments, V) for each segment's last token. Releases the GIL.
+        """
+    def lm_head(self, hidden: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], final_norm: bool) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        float32 logits (rows, V) of hidden states (rows, n_embd): the final layer norm first when final_norm, then the LM head, in the model's precision. Releases the GIL.
         """
     def trace(self, cache: KVCache, tokens: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], slot: typing.SupportsInt | typing.SupportsIndex, hidden_states: bool, attentions: bool) -> tuple[numpy.typing.NDArray[numpy.float32], typing.Any, typing.Any]:
         """
@@ -108,8 +117,18 @@ class GPT:
     def config(self) -> GPTConfig:
         ...
     @property
+    def dtype(self) -> str:
+        """
+        'fp32', 'bf16' or 'int8': the precision of the weight matrices
+        """
+    @property
     def n_threads(self) -> int:
         ...
+    @property
+    def weights_nbytes(self) -> int:
+        """
+        bytes of the weights the forward pass reads (borrowed or owned)
+        """
 class SamplingParams:
     """
     Options shared by the sequences of one generate call (cpp/sampling/sampler.h)

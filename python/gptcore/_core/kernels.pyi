@@ -5,7 +5,39 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['attention_forward', 'attention_probs', 'embedding_forward', 'gelu_forward', 'layernorm_forward', 'matmul_forward', 'softmax_forward']
+__all__: list[str] = ['INT8_GROUP_SIZE', 'QuantizedMatrix', 'attention_forward', 'attention_probs', 'embedding_forward', 'embedding_forward_quantized', 'gelu_forward', 'layernorm_forward', 'matmul_forward', 'matmul_quantized_forward', 'quantize', 'softmax_forward']
+class QuantizedMatrix:
+    """
+    A bf16 or int8 weight matrix (N, K) (cpp/kernels/quantize.h)
+    """
+    def dequantize(self) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        the float32 weights (N, K)
+        """
+    @property
+    def bf16(self) -> numpy.typing.NDArray[numpy.uint16]:
+        """
+        a copy of the bf16 bits (N, K) as uint16; empty for int8
+        """
+    @property
+    def dtype(self) -> str:
+        ...
+    @property
+    def int8(self) -> numpy.typing.NDArray[numpy.int8]:
+        """
+        a copy of the int8 values (N, K); empty for bf16
+        """
+    @property
+    def nbytes(self) -> int:
+        ...
+    @property
+    def scales(self) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        a copy of the int8 scales (N, ceil(K / group_size)); empty for bf16
+        """
+    @property
+    def shape(self) -> tuple[int, int]:
+        ...
 def attention_forward(q: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k_cache: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], v_cache: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], pos0: typing.SupportsInt | typing.SupportsIndex, scale: typing.SupportsFloat | typing.SupportsIndex, window: typing.SupportsInt | typing.SupportsIndex = 0, naive: bool = False) -> numpy.typing.NDArray[numpy.float32]:
     """
     causal attention of q (n_q, hd) at positions pos0.. over k_cache, v_cache (pos0 + n_q, hd)
@@ -17,6 +49,10 @@ def attention_probs(q: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], 
 def embedding_forward(tokens: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], positions: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], wte: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], wpe: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], naive: bool = False) -> numpy.typing.NDArray[numpy.float32]:
     """
     out (T, C) = wte[tokens] + wpe[positions]; ids are not checked here
+    """
+def embedding_forward_quantized(tokens: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], positions: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], wte: QuantizedMatrix, wpe: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], naive: bool = False) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    out (T, C) = wte[tokens] + wpe[positions] with wte a QuantizedMatrix (V, C)
     """
 def gelu_forward(inp: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], naive: bool = False) -> numpy.typing.NDArray[numpy.float32]:
     """
@@ -30,7 +66,16 @@ def matmul_forward(inp: typing.Annotated[numpy.typing.ArrayLike, numpy.float32],
     """
     inp (M, K) @ weight + bias; weight is (K, N) for layout 'in_out', (N, K) for 'out_in'. With `out` given, the product is added to a copy of it (the residual add).
     """
+def matmul_quantized_forward(inp: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: QuantizedMatrix, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, out: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, naive: bool = False, portable: bool = False) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    inp (M, K) @ weight^T + bias for a QuantizedMatrix weight (N, K); with `out`, added to a copy of it. portable: the plain-loop decoding path instead of the AVX2 one
+    """
+def quantize(weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], layout: str, dtype: str, n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> QuantizedMatrix:
+    """
+    the bf16 or int8 copy (N, K) of weight (K, N) for layout 'in_out' or (N, K) for 'out_in'
+    """
 def softmax_forward(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], naive: bool = False) -> numpy.typing.NDArray[numpy.float32]:
     """
     row-wise softmax of x (N, C)
     """
+INT8_GROUP_SIZE: int = 64

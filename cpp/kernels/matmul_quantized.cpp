@@ -1,0 +1,190 @@
+#include "kernels/matmul_quantized.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/vector_math.h"
+#include "runtime/blas.h"
+#include "runtime/cpu.h"
+#include "runtime/thread_pool.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define GPTCORE_HAVE_AVX2_PATH 1
+#define GPTCORE_AVX2 __attribute__((target("avx2,fma")))
+#endif
+
+namespace gptcore {
+
+namespace {
+
+// Outputs per sgemm panel for prompts: 64 outputs of K weights widened to float32 (768 KiB at K = 3072).
+constexpr int kPanelRows = 64;
+
+// Portable decoding path, columns [n0, n1) of out (M, N) += inp (M, K) @ W^T: each output's weights are widened
+// into a float32 row that stays in L1 and then dotted with every input row.
+GPTCORE_CLONES
+void streaming_portable(float* out, const float* inp, const QuantizedMatrix& w, int M, int n0, int n1) {
+    const int K = w.K, N = w.N;
+    std::vector<float> row(K);
+    for (int n = n0; n < n1; ++n) {
+        dequantize_rows(w, n, n + 1, row.data());
+        for (int m = 0; m < M; ++m)
+            out[static_cast<long>(m) * N + n] += dot(inp + static_cast<long>(m) * K, row.data(), K);
+    }
+}
+
+#ifdef GPTCORE_HAVE_AVX2_PATH
+
+// The weights of one output as float32: 32 from k (a multiple of 32), 8 from k (a multiple of 8), or one.
+struct Bf16Weights {
+    const uint16_t* w;  // (K)
+    static Bf16Weights of(const QuantizedMatrix& m, int n) { return {m.bf16.data() + static_cast<long>(n) * m.K}; }
+    GPTCORE_AVX2 __m256 load8(int k) const {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + k));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    GPTCORE_AVX2 void load32(int k, __m256 out[4]) const {
+        for (int j = 0; j < 4; ++j) out[j] = load8(k + 8 * j);
+    }
+    float at(int k) const { return float_from_bf16(w[k]); }
+};
+
+struct Int8Weights {
+    const int8_t* q;       // (K)
+    const float* scales;   // (groups)
+    static Int8Weights of(const QuantizedMatrix& m, int n) {
+        return {m.int8.data() + static_cast<long>(n) * m.K, m.scales.data() + static_cast<long>(n) * m.groups()};
+    }
+    // 8 or 32 weights never straddle a group: the group size is a multiple of 32.
+    GPTCORE_AVX2 static __m256 widen8(const int8_t* p, __m256 scale) {
+        const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+        return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)), scale);
+    }
+    GPTCORE_AVX2 __m256 load8(int k) const {
+        return widen8(q + k, _mm256_broadcast_ss(scales + k / kInt8GroupSize));
+    }
+    GPTCORE_AVX2 void load32(int k, __m256 out[4]) const {
+        const __m256 scale = _mm256_broadcast_ss(scales + k / kInt8GroupSize);
+        for (int j = 0; j < 4; ++j) out[j] = widen8(q + k + 8 * j, scale);
+    }
+    float at(int k) const { return q[k] * scales[k / kInt8GroupSize]; }
+};
+
+GPTCORE_AVX2 inline float horizontal_sum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// sums[r] = inp[r] (K) . w for R rows of inp (R, K). Each block of 32 weights is widened once and used for all R
+// rows. Each row keeps A independent FMA chains to cover the FMA latency: 4 for one or two rows, 2 when more rows
+// interleave (R x A accumulators and 4 weight vectors stay within the 16 AVX2 registers).
+template <int R, typename Weights>
+GPTCORE_AVX2 void dot_rows(const Weights& w, const float* inp, int K, float* sums) {
+    constexpr int A = R <= 2 ? 4 : 2;
+    __m256 acc[R][A];
+    for (int r = 0; r < R; ++r)
+        for (int a = 0; a < A; ++a) acc[r][a] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 32 <= K; k += 32) {
+        __m256 wk[4];
+        w.load32(k, wk);
+        for (int r = 0; r < R; ++r) {
+            const float* x = inp + static_cast<long>(r) * K + k;
+            for (int j = 0; j < 4; ++j)
+                acc[r][j % A] = _mm256_fmadd_ps(wk[j], _mm256_loadu_ps(x + 8 * j), acc[r][j % A]);
+        }
+    }
+    for (; k + 8 <= K; k += 8) {
+        const __m256 w0 = w.load8(k);
+        for (int r = 0; r < R; ++r)
+            acc[r][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(inp + static_cast<long>(r) * K + k), acc[r][0]);
+    }
+    for (int r = 0; r < R; ++r) {
+        for (int a = 1; a < A; ++a) acc[r][0] = _mm256_add_ps(acc[r][0], acc[r][a]);
+        float sum = horizontal_sum(acc[r][0]);
+        for (int j = k; j < K; ++j) sum += inp[static_cast<long>(r) * K + j] * w.at(j);
+        sums[r] = sum;
+    }
+}
+
+// Columns [n0, n1) of out (M, N) += inp (M, K) @ W^T, rows four at a time; a second group of rows rereads the
+// output's weights from L1, not from memory.
+template <typename Weights>
+GPTCORE_AVX2 void streaming_avx2(float* out, const float* inp, const QuantizedMatrix& w, int M, int n0, int n1) {
+    const int K = w.K, N = w.N;
+    float sums[4];
+    for (int n = n0; n < n1; ++n) {
+        const Weights weights = Weights::of(w, n);
+        for (int m = 0; m < M; m += 4) {
+            const float* x = inp + static_cast<long>(m) * K;
+            const int rows = std::min(4, M - m);
+            switch (rows) {
+                case 1: dot_rows<1>(weights, x, K, sums); break;
+                case 2: dot_rows<2>(weights, x, K, sums); break;
+                case 3: dot_rows<3>(weights, x, K, sums); break;
+                default: dot_rows<4>(weights, x, K, sums); break;
+            }
+            for (int r = 0; r < rows; ++r) out[static_cast<long>(m + r) * N + n] += sums[r];
+        }
+    }
+}
+
+#endif  // GPTCORE_HAVE_AVX2_PATH
+
+void streaming_columns(float* out, const float* inp, const QuantizedMatrix& w, int M, int n0, int n1, bool portable) {
+#ifdef GPTCORE_HAVE_AVX2_PATH
+    if (!portable && simd_detected() >= SimdLevel::avx2) {
+        if (w.format == WeightFormat::bf16)
+            streaming_avx2<Bf16Weights>(out, inp, w, M, n0, n1);
+        else
+            streaming_avx2<Int8Weights>(out, inp, w, M, n0, n1);
+        return;
+    }
+#endif
+    streaming_portable(out, inp, w, M, n0, n1);
+}
+
+}  // namespace
+
+void matmul_quantized_forward(ThreadPool& pool, float* out, const float* inp, const QuantizedMatrix& w,
+                              const float* bias, int M, bool accumulate, bool portable) {
+    const int N = w.N, K = w.K;
+    if (M <= 0 || N <= 0) return;
+    const bool streaming = M <= kMatmulStreamingRows;
+    const int parts = pool.size();
+    pool.parallel_for(parts, [&](int task, int) {
+        // Decoding slices start on 16-float (64-byte) boundaries so threads never share a cache line of `out`;
+        // prompt slices on panel boundaries, so each panel is the same sgemm call whatever the thread count.
+        const Range r = split_range(N, parts, streaming ? 16 : kPanelRows, task);
+        if (r.begin >= r.end) return;
+        if (streaming) {
+            matmul_init_columns(out, bias, M, N, r.begin, r.end, accumulate);
+            streaming_columns(out, inp, w, M, r.begin, r.end, portable);
+            return;
+        }
+        std::vector<float> panel(static_cast<long>(kPanelRows) * K);  // (kPanelRows, K)
+        for (int n = r.begin; n < r.end; n += kPanelRows) {
+            const int n_end = std::min(r.end, n + kPanelRows);
+            dequantize_rows(w, n, n_end, panel.data());
+            blas::sgemm(false, true, M, n_end - n, K, 1.0f, inp, K, panel.data(), K, accumulate ? 1.0f : 0.0f,
+                        out + n, N);
+        }
+        if (bias) matmul_init_columns(out, bias, M, N, r.begin, r.end, true);
+    });
+}
+
+void matmul_quantized_forward_naive(float* out, const float* inp, const QuantizedMatrix& w, const float* bias, int M,
+                                    bool accumulate) {
+    for (int m = 0; m < M; ++m)
+        for (int n = 0; n < w.N; ++n) {
+            double sum = bias ? bias[n] : 0.0;
+            for (int k = 0; k < w.K; ++k) sum += static_cast<double>(inp[static_cast<long>(m) * w.K + k]) * w.at(n, k);
+            float& y = out[static_cast<long>(m) * w.N + n];
+            y = static_cast<float>(accumulate ? y + sum : sum);
+        }
+}
+
+}  // namespace gptcore
