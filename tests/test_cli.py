@@ -27,9 +27,15 @@ def gptcore_cli(*args: str, timeout: float = 120, **kwargs) -> subprocess.Comple
                           timeout=timeout, **kwargs)
 
 
+def default_sigint() -> None:
+    """In the child: SIGINT's default disposition. A test run started in the background (`pytest &`) inherits
+    SIGINT ignored, and Python then installs no KeyboardInterrupt handler, as a shell's background job expects."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "gptcore", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV)
+                            stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=default_sigint)
 
 
 @pytest.fixture(scope="module")

@@ -239,8 +239,11 @@ INTERRUPT_SCRIPT = textwrap.dedent("""
 def test_ctrl_c_stops_generation_and_leaves_the_model_usable(tmp_path):
     ckpt = make_checkpoint(tmp_path, **dict(CONFIG, n_positions=1024))
     env = dict(os.environ, PYTHONPATH=str(Path(gptcore.__file__).parents[1]))
+    # preexec_fn: SIGINT's default disposition in the child, even when this test run was started in the
+    # background with SIGINT ignored (Python then installs no KeyboardInterrupt handler).
     proc = subprocess.Popen([sys.executable, "-c", INTERRUPT_SCRIPT, str(ckpt)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
