@@ -244,10 +244,15 @@ def test_ctrl_c_stops_generation_and_leaves_the_model_usable(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", INTERRUPT_SCRIPT, str(ckpt)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # a failed test leaves no generation spinning behind
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 0, err
     assert out.split() == ["interrupted", "usable"]
 
