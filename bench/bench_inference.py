@@ -47,6 +47,7 @@ BENCH_EXTRA = 'pip install ".[bench]"'
 SHAPES = {
     "124M": dict(n_embd=768, n_layer=12, n_head=12),
     "medium": dict(n_embd=1024, n_layer=24, n_head=16),
+    "tiny": dict(n_embd=64, n_layer=2, n_head=2),  # --smoke: checks the harness end to end, measures nothing
 }
 # (worker name, row label, precision class, pip package that provides it)
 ENGINES = [
@@ -245,7 +246,7 @@ class Plan:
 
 
 FULL = Plan(prompt=512, new=128, batch=32, batch_max_len=512, repeats=5, batched_repeats=3, medium_repeats=3,
-            load_repeats=3, depths=[0, 128, 256, 512, 768, 1000], batch_sizes=[1, 2, 4, 8, 16, 32, 64],
+            load_repeats=3, depths=[0, 128, 256, 512, 768, 1008], batch_sizes=[1, 2, 4, 8, 16, 32, 64],
             scaling_repeats=3)
 QUICK = Plan(prompt=128, new=32, batch=8, batch_max_len=128, repeats=2, batched_repeats=2, medium_repeats=0,
              load_repeats=2, depths=[0, 128, 256], batch_sizes=[1, 4, 16], scaling_repeats=2)
@@ -437,9 +438,7 @@ def shape_section(shape: str, workers: List[Worker], plan: Plan, keys: List[str]
             lines.append(f"| {LABEL[w.name]} | {names[k]} | {cell(g, None)} | "
                          f"{'—' if best is None else LABEL[best[0]] + ' ' + cell(vals[best[0]][k], None)} | {ratio} | "
                          f"{'—' if roof is None else f'{roof:.0f}'} | {'—' if roof is None else f'{gm / roof:.0%}'} |")
-    notes = sorted({f"{LABEL[w.name]}: {w.error or m}" for w in workers for m in ([w.error] if w.error else
-                    sorted(set(v for k, v in w.notes.items() if k in keys or k in ("warmup", "tg_all", "tgd_all",
-                                                                                   "tg_first"))))})
+    notes = sorted({f"{LABEL[w.name]}: {m}" for w in workers for m in ([w.error] if w.error else w.notes.values())})
     if notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
     return lines + [""]
@@ -453,8 +452,8 @@ def note_for(w: Worker, key: str) -> Optional[str]:
     return None
 
 
-def scaling_section(by_depth: Dict[int, List[float]], by_batch: Dict[int, List[float]]) -> List[str]:
-    lines = ["### How gptcore fp32 decoding scales (124M shape)", "",
+def scaling_section(shape: str, by_depth: Dict[int, List[float]], by_batch: Dict[int, List[float]]) -> List[str]:
+    lines = [f"### How gptcore fp32 decoding scales ({shape} shape)", "",
              "One decode step (the forward pass alone) after the cache already holds `depth` tokens per sequence.", "",
              "| context depth | ms per token | tokens/s |", "| --- | --- | --- |"]
     for d, v in by_depth.items():
@@ -479,6 +478,7 @@ def versions(all_workers: List[Worker]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="124M only, pp128 / tg32 / 8 prompts, 2 runs")
+    ap.add_argument("--smoke", action="store_true", help="as --quick on a tiny model: checks that every engine runs")
     ap.add_argument("--threads", type=int, default=_core.physical_cores())
     ap.add_argument("--repeats", type=int, help="interleaved rounds (default 5, quick 2)")
     ap.add_argument("--batched-repeats", type=int, help="rounds with the batched figure (default 3)")
@@ -487,7 +487,9 @@ def main() -> None:
     ap.add_argument("--cache-dir", default=os.path.join(REPO, "build", "bench"))
     ap.add_argument("--write", action="store_true", help="update the inference section of docs/benchmarks.md")
     args = ap.parse_args()
-    base = QUICK if args.quick else FULL
+    if args.smoke and args.write:
+        ap.error("--smoke measures a tiny model; its figures do not belong in docs/benchmarks.md")
+    base = QUICK if args.quick or args.smoke else FULL
     plan = Plan(**{**base.__dict__, **{k: v for k, v in (("repeats", args.repeats),
                                                           ("batched_repeats", args.batched_repeats),
                                                           ("medium_repeats", args.medium_repeats)) if v is not None}})
@@ -504,7 +506,7 @@ def main() -> None:
     bandwidth, sgemm = machine_limits(args.threads)
     log(f"read bandwidth {bandwidth:.1f} GB/s, sgemm {sgemm:.0f} GFLOP/s")
 
-    shapes = [("124M", plan.repeats, plan.batched_repeats, True)]
+    shapes = [("tiny" if args.smoke else "124M", plan.repeats, plan.batched_repeats, True)]
     if plan.medium_repeats > 0:
         shapes.append(("medium", plan.medium_repeats, 0, False))
     sections: List[str] = []
@@ -534,6 +536,7 @@ def main() -> None:
 
     minutes = (time.time() - started) / 60
     command = "python bench/bench_inference.py" + (" --quick" if args.quick else "") + \
+        (" --smoke" if args.smoke else "") + \
         "".join(f" --{k.replace('_', '-')} {v}" for k, v in (("threads", args.threads), ("repeats", args.repeats),
                 ("batched_repeats", args.batched_repeats), ("medium_repeats", args.medium_repeats)) if v is not None)
     P, N = plan.prompt, plan.new
@@ -576,7 +579,7 @@ def main() -> None:
         "",
     ] + sections
     if by_depth and by_batch:
-        lines += scaling_section(by_depth, by_batch)
+        lines += scaling_section(shapes[0][0], by_depth, by_batch)
     lines.append(END)
     report = "\n".join(lines)
     print(report)
