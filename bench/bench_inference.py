@@ -44,7 +44,7 @@ TOKENIZER_DIR = os.path.join(REPO, "..", "shared", "data", "gpt2-tokenizer")
 BEGIN, END = "<!-- inference:begin -->", "<!-- inference:end -->"
 BENCH_EXTRA = 'pip install ".[bench]"'
 
-SHAPES = {
+SHAPES: Dict[str, Dict[str, Any]] = {
     "124M": dict(n_embd=768, n_layer=12, n_head=12),
     "medium": dict(n_embd=1024, n_layer=24, n_head=16),
     "tiny": dict(n_embd=64, n_layer=2, n_head=2),  # --smoke: checks the harness end to end, measures nothing
@@ -497,7 +497,11 @@ def main() -> None:
     started = time.time()
     os.makedirs(args.cache_dir, exist_ok=True)
 
-    wanted = [n for n, *_ in ENGINES if not args.engines or n in args.engines.split(",")]
+    known = [n for n, *_ in ENGINES]
+    chosen = args.engines.split(",") if args.engines else known
+    if set(chosen) - set(known):
+        ap.error(f"unknown engines {sorted(set(chosen) - set(known))}; choose from {', '.join(known)}")
+    wanted = [n for n in known if n in chosen]
     if not gptcore_has_dtype():
         # Reduced-precision rows appear once GPT.from_pretrained takes dtype; until then they are left out.
         wanted = [n for n in wanted if n == "gptcore-fp32" or not n.startswith("gptcore")]
@@ -519,6 +523,7 @@ def main() -> None:
             try:
                 path = model_path(name, ckpt, args.cache_dir)
             except Unavailable as e:
+                log(f"{name}: {e}")
                 workers.append(Worker(name, error=str(e)))
                 continue
             log(f"{shape}: starting {name}")
@@ -595,4 +600,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
