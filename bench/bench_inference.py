@@ -574,8 +574,9 @@ def main() -> None:
         f"{N} new tokens each; new tokens / wall time, prompt processing included. transformers left-pads the "
         "batch; llama-cpp-python's `Llama` API has no multi-sequence generate (n/a).",
         f"- time to first token: the generate API from {P} prompt ids to the first new token.",
-        "- load: constructing the model from files in the page cache; peak RSS: the worker's VmHWM at the end "
-        "(memory-mapped weights count).",
+        "- load: constructing the model from files in the page cache (gptcore's `from_pretrained` also builds "
+        "the tokenizer from the directory's files; CTranslate2 and llama.cpp read their vocabularies); peak RSS: "
+        "the worker's VmHWM at the end, memory-mapped weights included.",
         "- \"gptcore vs best peer\" compares with the best peer of the same precision class (fp32 with fp32; "
         "bf16 / int8 with CTranslate2 int8 and llama.cpp Q8_0); above 1x means gptcore is ahead (faster, or "
         "less time / memory). Rooflines: prompts, sgemm GFLOP/s over 2 x non-embedding parameters + causal "
