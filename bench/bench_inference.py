@@ -225,6 +225,7 @@ def run_op(w: Worker, key: str, cmd: Dict[str, Any], value_key: str = "seconds")
         log(f"{w.name} {key}: {reply['error']}")
         return None
     w.times.setdefault(key, []).append(reply[value_key])
+    log(f"{w.name} {key}: {reply[value_key]:.3f} s")  # progress, and what each workload costs on this machine
     return reply[value_key]
 
 
