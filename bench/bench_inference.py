@@ -246,7 +246,7 @@ class Plan:
     scaling_repeats: int
 
 
-FULL = Plan(prompt=512, new=128, batch=32, batch_max_len=512, repeats=5, batched_repeats=3, medium_repeats=3,
+FULL = Plan(prompt=512, new=128, batch=32, batch_max_len=512, repeats=5, batched_repeats=2, medium_repeats=3,
             load_repeats=3, depths=[0, 128, 256, 512, 768, 1008], batch_sizes=[1, 2, 4, 8, 16, 32, 64],
             scaling_repeats=3)
 QUICK = Plan(prompt=128, new=32, batch=8, batch_max_len=128, repeats=2, batched_repeats=2, medium_repeats=0,
@@ -482,7 +482,7 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="as --quick on a tiny model: checks that every engine runs")
     ap.add_argument("--threads", type=int, default=_core.physical_cores())
     ap.add_argument("--repeats", type=int, help="interleaved rounds (default 5, quick 2)")
-    ap.add_argument("--batched-repeats", type=int, help="rounds with the batched figure (default 3)")
+    ap.add_argument("--batched-repeats", type=int, help="rounds with the batched figure (default 2: the costliest workload)")
     ap.add_argument("--medium-repeats", type=int, help="rounds at the medium shape, 0 to skip (default 3)")
     ap.add_argument("--engines", help="comma-separated subset of: " + ", ".join(n for n, *_ in ENGINES))
     ap.add_argument("--cache-dir", default=os.path.join(REPO, "build", "bench"))
