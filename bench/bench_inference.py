@@ -2,7 +2,7 @@
 weights and the same token ids, interleaved in one run, with the machine's own limits measured in the same run.
 
     python bench/bench_inference.py --quick          # development: 124M shape only, short lengths, 2 runs
-    python bench/bench_inference.py --write          # the full run (about 25 min on 2 cores); updates
+    python bench/bench_inference.py --write          # the full run (25-35 min on 2 quiet cores); updates
                                                      # the inference section of docs/benchmarks.md
 
 Peers (each optional; a missing one is reported as "not installed" and the run goes on):
@@ -482,7 +482,8 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="as --quick on a tiny model: checks that every engine runs")
     ap.add_argument("--threads", type=int, default=_core.physical_cores())
     ap.add_argument("--repeats", type=int, help="interleaved rounds (default 5, quick 2)")
-    ap.add_argument("--batched-repeats", type=int, help="rounds with the batched figure (default 2: the costliest workload)")
+    ap.add_argument("--batched-repeats", type=int,
+                    help="rounds with the batched figure (default 2: it is the costliest workload)")
     ap.add_argument("--medium-repeats", type=int, help="rounds at the medium shape, 0 to skip (default 3)")
     ap.add_argument("--engines", help="comma-separated subset of: " + ", ".join(n for n, *_ in ENGINES))
     ap.add_argument("--cache-dir", default=os.path.join(REPO, "build", "bench"))
