@@ -1,0 +1,53 @@
+"""Peak memory of one generation against what it must hold: the weights plus the KV cache.
+
+    python bench/bench_memory.py [MODEL_DIR]     # default: the 124M checkpoint bench_inference.py caches
+
+Each dtype runs in a fresh process (peak RSS, VmHWM, only grows): load, then a 512-token prompt with 128 new
+tokens. The KV cache is counted at the size generate allocates (the model's whole context, float32).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_MODEL = os.path.join(ROOT, "build", "bench", "gpt2-124M-random")
+
+WORKER = """
+import sys, numpy as np, gptcore
+def peak_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+before = peak_mib()
+model = gptcore.GPT.from_pretrained(sys.argv[1], dtype=sys.argv[2])
+ids = np.random.default_rng(0).integers(0, model.vocab_size, 512).tolist()
+model.generate(ids, max_new_tokens=128, eos_token_id=[])
+c = model.config
+kv = 2 * c.n_layer * c.n_embd * 4 * model.n_positions / 2**20
+print(before, peak_mib(), model.weights_nbytes() / 2**20, kv)
+"""
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("model", nargs="?", default=DEFAULT_MODEL)
+    args = p.parse_args()
+    if not os.path.isdir(args.model):
+        sys.exit(f"{args.model}: not a directory (run bench/bench_inference.py once to create it, or pass one)")
+    print("| dtype | interpreter + imports (MiB) | peak RSS (MiB) | weights (MiB) | KV cache (MiB) | "
+          "peak / (weights + KV) | (peak - interpreter) / (weights + KV) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for dtype in ("fp32", "bf16", "int8"):
+        out = subprocess.run([sys.executable, "-c", WORKER, args.model, dtype], check=True, capture_output=True,
+                             text=True).stdout.split()
+        base, peak, weights, kv = map(float, out)
+        print(f"| {dtype} | {base:.0f} | {peak:.0f} | {weights:.0f} | {kv:.0f} | {peak / (weights + kv):.2f} | "
+              f"{(peak - base) / (weights + kv):.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
