@@ -70,8 +70,9 @@ def matmul_tolerance(x, w, layout):
 
 
 # M covers the streaming (decode) kernels (M <= 8) and the sgemm path (M > 8); K and N cover remainders.
+# N = 1100 spans several 256-column tiles of the streaming kernel per thread, the last one partial.
 @pytest.mark.parametrize("M", [1, 2, 5, 8, 9, 33])
-@pytest.mark.parametrize("K_,N", [(1, 1), (3, 17), (17, 5), (64, 100), (130, 48)])
+@pytest.mark.parametrize("K_,N", [(1, 1), (3, 17), (17, 5), (64, 100), (130, 48), (40, 1100)])
 @pytest.mark.parametrize("layout", ["in_out", "out_in"])
 def test_matmul(M, K_, N, layout):
     x = randn(M, K_)
