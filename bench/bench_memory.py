@@ -12,22 +12,21 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 DEFAULT_MODEL = os.path.join(ROOT, "build", "bench", "gpt2-124M-random")
 
 WORKER = """
 import sys, numpy as np, gptcore
-def peak_mib():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM"):
-            return int(line.split()[1]) / 1024
-before = peak_mib()
+sys.path.insert(0, sys.argv[3])
+from inference_engines import peak_rss_mib
+before = peak_rss_mib()
 model = gptcore.GPT.from_pretrained(sys.argv[1], dtype=sys.argv[2])
 ids = np.random.default_rng(0).integers(0, model.vocab_size, 512).tolist()
 model.generate(ids, max_new_tokens=128, eos_token_id=[])
 c = model.config
 kv = 2 * c.n_layer * c.n_embd * 4 * model.n_positions / 2**20
-print(before, peak_mib(), model.weights_nbytes() / 2**20, kv)
+print(before, peak_rss_mib(), model.weights_nbytes() / 2**20, kv)
 """
 
 
@@ -41,7 +40,7 @@ def main() -> int:
           "peak / (weights + KV) | (peak - interpreter) / (weights + KV) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for dtype in ("fp32", "bf16", "int8"):
-        out = subprocess.run([sys.executable, "-c", WORKER, args.model, dtype], check=True, capture_output=True,
+        out = subprocess.run([sys.executable, "-c", WORKER, args.model, dtype, HERE], check=True, capture_output=True,
                              text=True).stdout.split()
         base, peak, weights, kv = map(float, out)
         print(f"| {dtype} | {base:.0f} | {peak:.0f} | {weights:.0f} | {kv:.0f} | {peak / (weights + kv):.2f} | "

@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from typing import Any, Dict
 
+import numpy as np
 import torch
 import transformers
+
+# Parity tolerance: max |diff| relative to the largest |value| of the reference.
+RTOL = 1e-4
 
 
 def random_gpt2(seed: int = 0, weight_scale: float = 1.0, **config: Any) -> transformers.GPT2LMHeadModel:
@@ -36,3 +40,12 @@ def save(model: transformers.PreTrainedModel, path: os.PathLike, **kwargs: Any) 
 def reference_logits(model: transformers.GPT2LMHeadModel, ids) -> "torch.Tensor":
     with torch.no_grad():
         return model(torch.as_tensor(ids, dtype=torch.long)[None]).logits[0].float().numpy()
+
+
+def assert_logits_close(actual, expected, what: str = "", rtol: float = RTOL) -> None:
+    """max |actual - expected| <= rtol x max |expected|; the failure names where the worst difference is."""
+    scale = np.abs(expected).max()
+    diff = np.abs(actual - expected)
+    worst = np.unravel_index(diff.argmax(), diff.shape)
+    assert diff.max() <= rtol * scale, (f"{what}: max |diff| {diff.max():.3g} at index {worst} "
+                                        f"exceeds {rtol} x max |reference| {scale:.3g}")

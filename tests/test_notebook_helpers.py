@@ -15,19 +15,14 @@ import torch
 import gptcore
 from gptcore import notebook, plotting
 from gptcore.lens import lens_logits
+from checkpoints import assert_logits_close
 from conftest import load_reference, make_checkpoint
 
 matplotlib.use("Agg")
 
-RTOL = 1e-4  # relative to the largest |logit|, as in test_parity.py
 CONFIG = dict(vocab_size=50257, eos_token_id=50256, n_positions=64, n_embd=32, n_layer=3, n_head=4,
               initializer_range=0.3)
 TEXT = "In the beginning God created the heaven and the earth.\nAnd God said, Let there be light: and there was light."
-
-
-def assert_close(actual, expected, what):
-    diff = np.abs(actual - expected).max()
-    assert diff <= RTOL * np.abs(expected).max(), f"{what}: max |diff| {diff:.3g}"
 
 
 def load_pair(tmp_path_factory, tokenizer_dir, tied):
@@ -67,10 +62,10 @@ def test_lens_logits_equal_transformers_head_on_each_hidden_state(pair):
     hidden = model.inspect(ids, attentions=False).hidden_states
     assert len(expected) == len(hidden) == model.config.n_layer + 1
     for layer, exp in enumerate(expected):
-        assert_close(lens_logits(model, hidden[layer], layer), exp[0].numpy(), f"lens of hidden state {layer}")
+        assert_logits_close(lens_logits(model, hidden[layer], layer), exp[0].numpy(), f"lens of hidden state {layer}")
     # The last state's lens is the model's own output.
-    assert_close(lens_logits(model, hidden[-1], model.config.n_layer), model.logits(ids), "lens vs model.logits")
-    assert_close(model.logits(ids), ref.logits[0].numpy(), "model.logits vs transformers")
+    assert_logits_close(lens_logits(model, hidden[-1], model.config.n_layer), model.logits(ids), "lens vs model.logits")
+    assert_logits_close(model.logits(ids), ref.logits[0].numpy(), "model.logits vs transformers")
 
 
 def test_logit_lens_top_tokens_and_final_probabilities(model):

@@ -12,18 +12,7 @@ import safetensors.torch
 import torch
 
 import gptcore
-from checkpoints import random_gpt2, reference_logits, save
-
-RTOL = 1e-4
-
-
-def assert_logits_close(actual, expected, what=""):
-    scale = np.abs(expected).max()
-    diff = np.abs(actual - expected)
-    worst = np.unravel_index(diff.argmax(), diff.shape)
-    assert diff.max() <= RTOL * scale, (f"{what}: max |diff| {diff.max():.3g} at (position, token) {worst} "
-                                        f"exceeds {RTOL} x max |logit| {scale:.3g}")
-
+from checkpoints import assert_logits_close, random_gpt2, reference_logits, save
 
 CONFIGS = {
     "tiny-3-heads": dict(),

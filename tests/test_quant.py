@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import gptcore
-from checkpoints import random_gpt2, save
+from checkpoints import assert_logits_close, random_gpt2, save
 from gptcore import _core
 
 K = _core.kernels
@@ -162,14 +162,6 @@ def test_embedding_quantized(dtype, T, C):
 
 # ----------------------------------------------------------------------------------------------------- models
 
-def assert_logits_close(actual, expected, rtol, what):
-    scale = np.abs(expected).max()
-    diff = np.abs(actual - expected)
-    worst = np.unravel_index(diff.argmax(), diff.shape)
-    assert diff.max() <= rtol * scale, (f"{what}: max |diff| {diff.max():.3g} at (position, token) {worst} "
-                                        f"exceeds {rtol} x max |fp32 logit| {scale:.3g}")
-
-
 CONFIGS = {
     "tiny": dict(),
     "odd-sizes": dict(n_embd=40, n_head=4, n_inner=100, vocab_size=50, n_positions=16, n_layer=3),
@@ -189,13 +181,13 @@ def test_logits_close_to_fp32(checkpoint, dtype):
     ids = np.random.default_rng(7).integers(0, fp32.vocab_size, fp32.n_positions)
     expected = fp32.logits(ids)
     full = model.logits(ids)
-    assert_logits_close(full, expected, LOGIT_RTOL[dtype], f"{dtype} full forward")
+    assert_logits_close(full, expected, f"{dtype} full forward", rtol=LOGIT_RTOL[dtype])
     # Decoding through the cache (the streaming kernels) agrees with the full forward (widened panels + sgemm)
     # to float32 rounding: both compute with the same reduced-precision weights.
     cache = model.new_cache()
     chunks = [model.forward(cache, ids[:9], [(0, 9)], all_logits=True)]
     chunks += [model.forward(cache, ids[i:i + 1], [(0, 1)]) for i in range(9, len(ids))]
-    assert_logits_close(np.concatenate(chunks), full, 1e-4, f"{dtype} decoding vs full forward")
+    assert_logits_close(np.concatenate(chunks), full, f"{dtype} decoding vs full forward", rtol=1e-4)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -287,7 +279,7 @@ def test_gpt2_124m(gpt2_124m, dtype):
     model = gptcore.GPT.from_pretrained(path, dtype=dtype)
     assert model.num_parameters() == 124_439_808
     logits = model.logits(ids)
-    assert_logits_close(logits, expected, LOGIT_RTOL[dtype], f"{dtype} 124M")
+    assert_logits_close(logits, expected, f"{dtype} 124M", rtol=LOGIT_RTOL[dtype])
     agreement = np.mean(logits.argmax(1) == expected.argmax(1))
     assert agreement >= TOP1_AGREEMENT, f"{dtype}: top-1 agreement with fp32 {agreement:.3f}"
     for prompt, want in zip(GREEDY_PROMPTS, greedy):
