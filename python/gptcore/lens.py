@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .generation import _tokenizer
+
 
 @dataclass(frozen=True)
 class LogitLens:
@@ -66,10 +68,7 @@ def logit_lens(model: Any, ids: Any, *, top_k: int = 5) -> LogitLens:
 def sequence_ids(model: Any, text_or_ids: Any) -> np.ndarray:
     """One sequence as checked int32 token ids [T]: a str goes through ``model.tokenizer``."""
     if isinstance(text_or_ids, str):
-        if model.tokenizer is None:
-            raise ValueError("a text needs a tokenizer: load a model directory with tokenizer files, or pass "
-                             "token ids")
-        text_or_ids = model.tokenizer.encode(text_or_ids)
+        text_or_ids = _tokenizer(model, "text inputs").encode(text_or_ids)
     return model._sequence_ids(text_or_ids)
 
 
