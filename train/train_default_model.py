@@ -88,7 +88,7 @@ def chapters_of(raw: str) -> List[str]:
 
 
 def tokenize(chapters: List[str], tokenizer_dir: str) -> Tuple[np.ndarray, np.ndarray]:
-    """(train ids, validation ids): chapters joined by blank lines and <|endoftext|> between held-out pieces."""
+    """(train ids, validation ids): each chapter then a blank line; every HOLDOUT_EVERY-th chapter is validation."""
     import gptcore
 
     tok = gptcore.Tokenizer.from_pretrained(tokenizer_dir)
