@@ -26,6 +26,7 @@ Needs the test extra (torch, transformers) plus Debian's apt tools; the runtime 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -119,6 +120,16 @@ class UsedVocabLM:
     def parameters(self):
         return list(self.model.parameters()) + [self.unused]
 
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "unused": self.unused.detach()}
+
+    def load_state_dict(self, state: dict) -> None:
+        import torch
+
+        self.model.load_state_dict(state["model"])
+        with torch.no_grad():
+            self.unused.copy_(state["unused"])
+
     def loss(self, x, y, reduction: str = "mean"):
         """Cross-entropy (nats) of the full-vocabulary model at every position; x, y: (B, T) token ids."""
         import torch
@@ -183,12 +194,12 @@ def main() -> int:
     p.add_argument("--n-head", type=int, default=8)
     p.add_argument("--seq", type=int, default=256, help="training window and n_positions")
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=1611)
     p.add_argument("--bench", type=int, default=0, help="only time this many steps and print tokens/s")
@@ -228,6 +239,7 @@ def main() -> int:
 
     rng = np.random.default_rng(args.seed)
     history = []
+    best = None  # (validation loss, step, state): the saved model is the one with the lowest validation loss
     t0 = time.time()
     model.train()
     for step in range(steps):
@@ -252,14 +264,19 @@ def main() -> int:
             history.append({"step": step + 1, "train_loss": round(loss.item(), 4), "valid_loss": round(val, 4),
                             "valid_perplexity": round(math.exp(val), 2), "minutes": round((time.time() - t0) / 60, 1)})
             print(f"  validation loss {val:.3f}  perplexity {math.exp(val):.1f}", flush=True)
+            if best is None or val < best[0]:
+                best = (val, step + 1, copy.deepcopy(lm.state_dict()))
     if args.bench:
         return 0
 
+    best_val, best_step, best_state = best
+    lm.load_state_dict(best_state)
+    print(f"keeping step {best_step}: validation loss {best_val:.4f}", flush=True)
     full = lm.full_model().eval()
     full_val = evaluate(hf_loss_sum(full), valid_ids, args.seq, args.batch)
     print(f"full-vocabulary model through transformers: validation loss {full_val:.4f} "
-          f"(restricted head: {history[-1]['valid_loss']:.4f})", flush=True)
-    assert abs(full_val - history[-1]["valid_loss"]) < 1e-3, "the restricted head must equal the full model"
+          f"(restricted head: {best_val:.4f})", flush=True)
+    assert abs(full_val - best_val) < 1e-3, "the restricted head must equal the full model"
     os.makedirs(args.out, exist_ok=True)
     full.half().save_pretrained(args.out, safe_serialization=True)
     os.chmod(os.path.join(args.out, "model.safetensors"), 0o644)
@@ -272,12 +289,13 @@ def main() -> int:
         "holdout": f"every {HOLDOUT_EVERY}th chapter",
         "n_params": n_params, "used_tokens": int(len(used)), "args": {k: v for k, v in vars(args).items() if k not in ("out", "cache", "tokenizer")},
         "tokens_seen": steps * args.batch * args.seq, "wall_minutes": round((time.time() - t0) / 60, 1),
-        "torch": torch.__version__, "history": history,
+        "torch": torch.__version__, "kept_step": best_step,
+        "valid_loss": round(full_val, 4), "valid_perplexity": round(math.exp(full_val), 2), "history": history,
     }
     with open(os.path.join(args.out, "training.json"), "w") as f:
         json.dump(record, f, indent=1)
     print(f"saved {args.out}: {n_params / 1e6:.1f}M parameters, validation perplexity "
-          f"{history[-1]['valid_perplexity']}", flush=True)
+          f"{math.exp(full_val):.2f}", flush=True)
     return 0
 
 
