@@ -12,7 +12,7 @@ import codecs
 import json
 import os
 import re
-from typing import AbstractSet, Any, Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Union, cast
+from typing import AbstractSet, Any, Callable, Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Union, cast
 
 from . import _core
 
@@ -39,13 +39,17 @@ def bytes_to_unicode() -> Dict[int, str]:
 
 
 BYTE_OF_CHAR = {c: b for b, c in bytes_to_unicode().items()}
+# str.translate table: each alphabet character -> the character of its byte (then encoded as latin-1), and
+# every other character below 256 -> U+FFFF, which latin-1 cannot encode, like any character above 255.
+_TO_LATIN1 = {**{b: 0xFFFF for b in range(256)}, **{ord(c): b for c, b in BYTE_OF_CHAR.items()}}
 
 
 def _token_bytes(token: str, where: str) -> bytes:
     try:
-        return bytes(BYTE_OF_CHAR[c] for c in token)
-    except KeyError as e:
-        raise TokenizerError(f"{where}: token {token!r} has the character {e.args[0]!r}, which is not in "
+        return token.translate(_TO_LATIN1).encode("latin-1")
+    except UnicodeEncodeError as e:
+        bad = token[e.start]
+        raise TokenizerError(f"{where}: token {token!r} has the character {bad!r}, which is not in "
                              "GPT-2's byte-level alphabet") from None
 
 
@@ -87,17 +91,21 @@ def _split_merge(merge: object, where: str) -> Tuple[str, str]:
     return parts[0], parts[1]
 
 
-def _read_merges_txt(path: str) -> List[Tuple[Tuple[str, str], str]]:
-    """[((left, right), where)] from a merges.txt / vocab.bpe: an optional '#version' line, one merge a line."""
-    merges = []
+def _read_merges_txt(path: str) -> Tuple[List[Tuple[str, str]], Callable[[int], str]]:
+    """([(left, right)], where) from a merges.txt / vocab.bpe: an optional '#version' line, then one merge a
+    line; where(k) is "path:line" of merge k, for errors."""
     with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if (lineno == 1 and line.startswith("#version")) or not line:
-                continue
-            where = f"{path}:{lineno}"
-            merges.append((_split_merge(line, where), where))
-    return merges
+        text = f.read()
+    merges, lines = [], []
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line or (lineno == 1 and line.startswith("#version")):
+            continue
+        left, _, right = line.partition(" ")
+        if not left or not right or " " in right:
+            _split_merge(line, f"{path}:{lineno}")  # raises, saying what is wrong
+        merges.append((left, right))
+        lines.append(lineno)
+    return merges, lambda k: f"{path}:{lines[k]}"
 
 
 class StreamDecoder:
@@ -136,10 +144,11 @@ class Tokenizer:
     to encode them as their special ids. ``decode`` always writes special tokens out as their text.
     """
 
-    def __init__(self, vocab: Dict[str, int], merges: Sequence[Tuple[Tuple[str, str], str]], *,
+    def __init__(self, vocab: Dict[str, int], merges: Sequence[Tuple[str, str]], *,
+                 merge_where: Callable[[int], str] = lambda k: f"merges[{k}]",
                  special_tokens: Optional[Dict[str, int]] = None, source: str = "") -> None:
         """vocab: byte-level token string -> id, ids 0..V-1 (added tokens included, spelled as plain text);
-        merges: [((left, right), where)] in rank order, `where` naming the file and line for errors;
+        merges: [(left, right)] in rank order, merge_where(k) naming the file and line of merge k for errors;
         special_tokens: text -> id of the tokens that ``allowed_special`` may enable."""
         self.source = source
         self.special_tokens: Dict[str, int] = dict(special_tokens or {})
@@ -150,13 +159,16 @@ class Tokenizer:
                                      "the vocabulary's ids must be 0..V-1, each once")
             special = token in self.special_tokens and self.special_tokens[token] == i
             token_bytes[i] = token.encode("utf-8") if special else _token_bytes(token, source)
-        pairs, merged = [], []
-        for (left, right), where in merges:
-            for part in (left, right, left + right):
-                if part not in vocab:
-                    raise TokenizerError(f"{where}: merge '{left} {right}': token {part!r} is not in the vocabulary")
-            pairs.append((vocab[left], vocab[right]))
-            merged.append(vocab[left + right])
+        try:
+            pairs = [(vocab[left], vocab[right]) for left, right in merges]
+            merged = [vocab[left + right] for left, right in merges]
+        except KeyError:
+            for k, (left, right) in enumerate(merges):
+                for part in (left, right, left + right):
+                    if part not in vocab:
+                        raise TokenizerError(f"{merge_where(k)}: merge '{left} {right}': token {part!r} is not in "
+                                             "the vocabulary") from None
+            raise
         # The loop set len(vocab) distinct ids, each in [0, len(vocab)), so every entry is set: none is None.
         filled = cast(List[bytes], token_bytes)
         single_bytes = {t for t in filled if len(t) == 1}
@@ -191,7 +203,8 @@ class Tokenizer:
         data, text = _read_json(vocab_path)
         vocab = _parse_vocab(data, vocab_path, text)
         special = {ENDOFTEXT: vocab[ENDOFTEXT]} if ENDOFTEXT in vocab else {}
-        return cls(vocab, _read_merges_txt(merges_path), special_tokens=special, source=vocab_path)
+        merges, where = _read_merges_txt(merges_path)
+        return cls(vocab, merges, merge_where=where, special_tokens=special, source=vocab_path)
 
     @classmethod
     def _from_tokenizer_json(cls, path: str) -> "Tokenizer":
@@ -204,10 +217,7 @@ class Tokenizer:
         raw_merges = model.get("merges")
         if not isinstance(raw_merges, list):
             raise TokenizerError(f"{path}: model.merges must be a list")
-        merges = []
-        for k, merge in enumerate(raw_merges):
-            where = f"{path}: model.merges[{k}]"
-            merges.append((_split_merge(merge, where), where))
+        merges = [_split_merge(merge, f"{path}: model.merges[{k}]") for k, merge in enumerate(raw_merges)]
         special = {}
         for k, added in enumerate(root.get("added_tokens") or []):
             if not isinstance(added, dict) or not isinstance(added.get("content"), str) \
@@ -215,7 +225,8 @@ class Tokenizer:
                 raise TokenizerError(f"{path}: added_tokens[{k}] needs 'content' (str) and 'id' (int)")
             vocab[added["content"]] = added["id"]
             special[added["content"]] = added["id"]
-        return cls(vocab, merges, special_tokens=special, source=path)
+        return cls(vocab, merges, merge_where=lambda k: f"{path}: model.merges[{k}]", special_tokens=special,
+                   source=path)
 
     # ----------------------------------------------------------------------------------------- encoding
     @property
