@@ -52,12 +52,36 @@ WeightLayout layout_from_name(const std::string& name) {
     throw py::value_error("layout must be 'in_out' or 'out_in', got '" + name + "'");
 }
 
-// A copy of a vector as a NumPy array of the given shape.
+// A copy of `data` as a NumPy array of the given shape; an empty (0,) array when data is null.
 template <typename T>
-py::array_t<T> array_of(const std::vector<T>& v, std::vector<py::ssize_t> shape) {
+py::array_t<T> array_of(const T* data, std::vector<py::ssize_t> shape) {
+    if (!data) return py::array_t<T>(std::vector<py::ssize_t>{0});
     py::array_t<T> a(shape);
-    std::copy(v.begin(), v.end(), a.mutable_data());
+    std::copy(data, data + a.size(), a.mutable_data());
     return a;
+}
+
+// A borrowed QuantizedMatrix over values ((N, K) uint16 bf16 bits or int8) and, for int8, scales (N, groups):
+// TypeError / ValueError naming `name` when the arrays do not fit.
+QuantizedMatrix borrow_matrix(const std::string& name, const py::handle& values, const py::handle& scales) {
+    using Bf16Array = py::array_t<uint16_t, py::array::c_style>;
+    using Int8Array = py::array_t<int8_t, py::array::c_style>;
+    const bool bf16 = Bf16Array::check_(values), int8 = Int8Array::check_(values);
+    if (!bf16 && !int8)
+        throw py::type_error("matrix '" + name + "': values must be a C-contiguous uint16 (bf16 bits) or int8 array");
+    py::array arr = py::reinterpret_borrow<py::array>(values);
+    if (arr.ndim() != 2) throw py::value_error("matrix '" + name + "': values must be 2-D (N, K)");
+    const int N = arr.shape(0), K = arr.shape(1);
+    if (bf16) {
+        if (!scales.is_none()) throw py::value_error("matrix '" + name + "': a bf16 matrix has no scales");
+        return QuantizedMatrix::borrow(WeightFormat::bf16, N, K, arr.data(), nullptr);
+    }
+    FloatArray s = float_array(scales, "matrix '" + name + "' scales");
+    const int groups = (K + kInt8GroupSize - 1) / kInt8GroupSize;
+    if (s.ndim() != 2 || s.shape(0) != N || s.shape(1) != groups)
+        throw py::value_error("matrix '" + name + "': scales must have shape (" + std::to_string(N) + ", " +
+                              std::to_string(groups) + ")");
+    return QuantizedMatrix::borrow(WeightFormat::int8, N, K, arr.data(), s.data());
 }
 
 // The map the GPT constructors take: {name: float32 array} -> views.
@@ -77,11 +101,11 @@ void bind_quantized_kernels(py::module_& m) {
         .def_property_readonly("shape", [](const QuantizedMatrix& w) { return py::make_tuple(w.N, w.K); })
         .def_property_readonly("nbytes", &QuantizedMatrix::nbytes)
         .def_property_readonly("bf16", [](const QuantizedMatrix& w) { return array_of(w.bf16, {w.N, w.K}); },
-                               "a copy of the bf16 bits (N, K) as uint16; empty for int8")
+                               "a copy of the bf16 bits (N, K) as uint16; empty (0,) for int8")
         .def_property_readonly("int8", [](const QuantizedMatrix& w) { return array_of(w.int8, {w.N, w.K}); },
-                               "a copy of the int8 values (N, K); empty for bf16")
+                               "a copy of the int8 values (N, K); empty (0,) for bf16")
         .def_property_readonly("scales", [](const QuantizedMatrix& w) { return array_of(w.scales, {w.N, w.groups()}); },
-                               "a copy of the int8 scales (N, ceil(K / group_size)); empty for bf16")
+                               "a copy of the int8 scales (N, ceil(K / group_size)); empty (0,) for bf16")
         .def("dequantize", [](const QuantizedMatrix& w) {
             auto out = new_array({w.N, w.K});
             dequantize_rows(w, 0, w.N, out.mutable_data());
@@ -97,13 +121,15 @@ void bind_quantized_kernels(py::module_& m) {
     }, py::arg("weight"), py::arg("layout"), py::arg("dtype"), py::arg("n_threads") = 1,
        "the bf16 or int8 copy (N, K) of weight (K, N) for layout 'in_out' or (N, K) for 'out_in'");
     m.def("matmul_quantized_forward", [](FloatArray inp, const QuantizedMatrix& weight, std::optional<FloatArray> bias,
-                                         std::optional<FloatArray> out_init, int n_threads, bool naive, bool portable) {
+                                         std::optional<FloatArray> out_init, int n_threads, bool naive, bool portable,
+                                         bool int8_activations) {
         const int M = inp.shape(0);
         auto out = new_array({M, weight.N});
         if (out_init) std::copy(out_init->data(), out_init->data() + out_init->size(), out.mutable_data());
         const float* b = bias ? bias->data() : nullptr;
         if (naive) {
-            matmul_quantized_forward_naive(out.mutable_data(), inp.data(), weight, b, M, out_init.has_value());
+            matmul_quantized_forward_naive(out.mutable_data(), inp.data(), weight, b, M, out_init.has_value(),
+                                           int8_activations);
         } else {
             ThreadPool pool(n_threads);
             matmul_quantized_forward(pool, out.mutable_data(), inp.data(), weight, b, M, out_init.has_value(),
@@ -112,8 +138,19 @@ void bind_quantized_kernels(py::module_& m) {
         return out;
     }, py::arg("inp"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("out") = py::none(),
        py::arg("n_threads") = 1, py::arg("naive") = false, py::arg("portable") = false,
+       py::arg("int8_activations") = false,
        "inp (M, K) @ weight^T + bias for a QuantizedMatrix weight (N, K); with `out`, added to a copy of it. "
-       "portable: the plain-loop decoding path instead of the AVX2 one");
+       "portable: the plain-loop decoding path instead of the AVX2 one. int8_activations (naive only): the "
+       "reference of the input rows quantized as int8 decoding quantizes them (see quantizes_activations)");
+    m.def("quantizes_activations", &quantizes_activations, py::arg("weight"), py::arg("M"),
+          "whether matmul_quantized_forward multiplies M rows by weight as int8 x int8");
+    m.def("quantize_activations", [](FloatArray x) {
+        const int M = x.shape(0), K = x.shape(1), G = (K + kInt8GroupSize - 1) / kInt8GroupSize;
+        py::array_t<int8_t> q({M, K});
+        auto scales = new_array({M, G});
+        quantize_activations(x.data(), M, K, q.mutable_data(), scales.mutable_data());
+        return py::make_tuple(q, scales);
+    }, py::arg("x"), "(q (M, K) int8, scales (M, groups)) of the rows x (M, K), as int8 decoding quantizes them");
     m.def("embedding_forward_quantized", [](IdArray tokens, IdArray positions, const QuantizedMatrix& wte,
                                             FloatArray wpe, bool naive) {
         const int T = tokens.size();
@@ -384,6 +421,23 @@ PYBIND11_MODULE(_core, m) {
              py::arg("config"), py::arg("tensors"), py::arg("n_threads"), py::arg("dtype"),
              "A model with the linear layers' matrices and wte/lm_head converted to dtype 'bf16' or 'int8' and "
              "the other tensors copied: it keeps no reference to the arrays. Releases the GIL while converting.")
+        .def_static("converted", [](const GPTConfig& config, const py::dict& vectors, const py::dict& matrices,
+                                    int n_threads) {
+                 std::map<std::string, QuantizedMatrix> borrowed;
+                 for (auto [key, value] : matrices) {
+                     const std::string name = py::str(key);
+                     auto pair = py::reinterpret_borrow<py::tuple>(value);
+                     if (!py::isinstance<py::tuple>(value) || pair.size() != 2)
+                         throw py::type_error("matrix '" + name + "' must be a (values, scales or None) tuple");
+                     borrowed.emplace(name, borrow_matrix(name, pair[0], pair[1]));
+                 }
+                 return std::make_unique<GPT>(config, tensor_views(vectors), borrowed, n_threads);
+             },
+             py::arg("config"), py::arg("vectors"), py::arg("matrices"), py::arg("n_threads"),
+             py::keep_alive<0, 2>(), py::keep_alive<0, 3>(),  // the model borrows every array's memory
+             "A bf16 / int8 model over weights converted ahead of time, with no copy: vectors {name: float32 "
+             "array} (layer norms, biases, wpe), matrices {name: (values, scales)}, values (N, K) uint16 bf16 "
+             "bits with scales None, or int8 with float32 scales (N, ceil(K / INT8_GROUP_SIZE))")
         .def_property_readonly("config", &GPT::config)
         .def_property_readonly("n_threads", &GPT::n_threads)
         .def_property_readonly("dtype", [](const GPT& self) { return weight_format_name(self.format()); },
@@ -461,7 +515,7 @@ PYBIND11_MODULE(_core, m) {
     }, py::arg("nbytes") = std::size_t(512) << 20, py::arg("n_threads") = 1, py::arg("repeats") = 5,
        "memory read bandwidth in GB/s (best of `repeats` passes over nbytes), for rooflines in benchmarks");
 
-    py::module_ kernels = m.def_submodule("kernels", "each kernel and its plain reference, for tests");
+    py::module_ kernels = m.def_submodule("kernels", "each kernel and its plain reference, for tests; quantize also writes converted weights (converted.py)");
     bind_kernels(kernels);
     bind_quantized_kernels(kernels);
     bind_sampling(m);

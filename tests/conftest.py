@@ -40,3 +40,19 @@ def gpt2_tokenizer_dir() -> Path:
     if not path.is_dir():
         pytest.fail(f"GPT-2 tokenizer files not found at {path}: CI and the tests expect ../shared beside the repository")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def converted_cache_dir(tmp_path_factory) -> Path:
+    """bf16 / int8 models loaded by the tests (and their subprocesses) keep converted weights in a temporary
+    directory, never in the user's ~/.cache."""
+    import os
+
+    path = tmp_path_factory.mktemp("gptcore-cache")
+    old = os.environ.get("GPTCORE_CACHE")
+    os.environ["GPTCORE_CACHE"] = str(path)
+    yield path
+    if old is None:
+        del os.environ["GPTCORE_CACHE"]
+    else:
+        os.environ["GPTCORE_CACHE"] = old

@@ -34,12 +34,40 @@ void streaming_portable(float* out, const float* inp, const QuantizedMatrix& w, 
     }
 }
 
+// The integer dot product of K int8 weights and inputs.
+inline int32_t dot_int8(const int8_t* w, const int8_t* x, int n) {
+    int32_t s = 0;
+    for (int k = 0; k < n; ++k) s += static_cast<int32_t>(w[k]) * x[k];
+    return s;
+}
+
+// Portable int8 x int8 decoding, columns [n0, n1) of out (M, N) += the quantized rows xq (M, K), xs (M, groups)
+// @ W^T: per group, the integer dot product times the two scales.
+GPTCORE_CLONES
+void streaming_portable_w8a8(float* out, const int8_t* xq, const float* xs, const QuantizedMatrix& w, int M, int n0,
+                             int n1) {
+    const int K = w.K, N = w.N, G = w.groups();
+    for (int n = n0; n < n1; ++n) {
+        const int8_t* wq = w.int8 + static_cast<long>(n) * K;
+        const float* ws = w.scales + static_cast<long>(n) * G;
+        for (int m = 0; m < M; ++m) {
+            float sum = 0.0f;
+            for (int g = 0; g < G; ++g) {
+                const int k0 = g * kInt8GroupSize, len = std::min(kInt8GroupSize, K - k0);
+                sum += static_cast<float>(dot_int8(wq + k0, xq + static_cast<long>(m) * K + k0, len)) *
+                       (ws[g] * xs[static_cast<long>(m) * G + g]);
+            }
+            out[static_cast<long>(m) * N + n] += sum;
+        }
+    }
+}
+
 #ifdef GPTCORE_HAVE_AVX2_PATH
 
 // The weights of one output as float32: 32 from k (a multiple of 32), 8 from k (a multiple of 8), or one.
 struct Bf16Weights {
     const uint16_t* w;  // (K)
-    static Bf16Weights of(const QuantizedMatrix& m, int n) { return {m.bf16.data() + static_cast<long>(n) * m.K}; }
+    static Bf16Weights of(const QuantizedMatrix& m, int n) { return {m.bf16 + static_cast<long>(n) * m.K}; }
     GPTCORE_AVX2 __m256 load8(int k) const {
         const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + k));
         return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
@@ -54,7 +82,7 @@ struct Int8Weights {
     const int8_t* q;       // (K)
     const float* scales;   // (groups)
     static Int8Weights of(const QuantizedMatrix& m, int n) {
-        return {m.int8.data() + static_cast<long>(n) * m.K, m.scales.data() + static_cast<long>(n) * m.groups()};
+        return {m.int8 + static_cast<long>(n) * m.K, m.scales + static_cast<long>(n) * m.groups()};
     }
     // 8 or 32 weights never straddle a group: the group size is a multiple of 32.
     GPTCORE_AVX2 static __m256 widen8(const int8_t* p, __m256 scale) {
@@ -110,6 +138,79 @@ GPTCORE_AVX2 void dot_rows(const Weights& w, const float* inp, int K, float* sum
     }
 }
 
+// sums[r] = row r of the quantized inputs xq (R, K), xs (R, G) . the int8 weights wq (K), ws (G). Per group: 32
+// int8 products at a time as |w| (unsigned) times x with w's sign (maddubs: pairs into int16, at most
+// 2 * 127 * 127, no saturation), pairs of int16 into int32 (madd), then the group's int32 sums to float times
+// the two scales. |w| and w's sign are computed once per block and used for all R rows.
+template <int R>
+GPTCORE_AVX2 void dot_rows_w8a8(const int8_t* wq, const float* ws, const int8_t* xq, const float* xs, int K, int G,
+                                float* sums) {
+    constexpr int A = R <= 2 ? 2 : 1;  // independent FMA chains per row
+    static_assert(kInt8GroupSize == 64, "two 32-byte blocks per group");
+    __m256 acc[R][A];
+    float tail[R];
+    for (int r = 0; r < R; ++r) {
+        for (int a = 0; a < A; ++a) acc[r][a] = _mm256_setzero_ps();
+        tail[r] = 0.0f;
+    }
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int g = 0; g < G; ++g) {
+        const int k0 = g * kInt8GroupSize, k1 = std::min(K, k0 + kInt8GroupSize);
+        const int blocks = (k1 - k0) / 32;
+        __m256i s[R];
+        if (blocks > 0) {
+            const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + k0));
+            const __m256i a0 = _mm256_sign_epi8(w0, w0);
+            for (int r = 0; r < R; ++r) {
+                const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + static_cast<long>(r) * K + k0));
+                s[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(x0, w0)), ones);
+            }
+            if (blocks == 2) {
+                const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + k0 + 32));
+                const __m256i a1 = _mm256_sign_epi8(w1, w1);
+                for (int r = 0; r < R; ++r) {
+                    const __m256i x1 =
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + static_cast<long>(r) * K + k0 + 32));
+                    s[r] = _mm256_add_epi32(s[r], _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(x1, w1)), ones));
+                }
+            }
+        }
+        const int kt = k0 + 32 * blocks;
+        for (int r = 0; r < R; ++r) {
+            const float scale = ws[g] * xs[static_cast<long>(r) * G + g];
+            if (blocks > 0)
+                acc[r][g % A] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[r]), _mm256_set1_ps(scale), acc[r][g % A]);
+            if (kt < k1) tail[r] += static_cast<float>(dot_int8(wq + kt, xq + static_cast<long>(r) * K + kt, k1 - kt)) * scale;
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        for (int a = 1; a < A; ++a) acc[r][0] = _mm256_add_ps(acc[r][0], acc[r][a]);
+        sums[r] = horizontal_sum(acc[r][0]) + tail[r];
+    }
+}
+
+GPTCORE_AVX2 void streaming_avx2_w8a8(float* out, const int8_t* xq, const float* xs, const QuantizedMatrix& w, int M,
+                                      int n0, int n1) {
+    const int K = w.K, N = w.N, G = w.groups();
+    float sums[4];
+    for (int n = n0; n < n1; ++n) {
+        const int8_t* wq = w.int8 + static_cast<long>(n) * K;
+        const float* ws = w.scales + static_cast<long>(n) * G;
+        for (int m = 0; m < M; m += 4) {
+            const int8_t* x = xq + static_cast<long>(m) * K;
+            const float* s = xs + static_cast<long>(m) * G;
+            const int rows = std::min(4, M - m);
+            switch (rows) {
+                case 1: dot_rows_w8a8<1>(wq, ws, x, s, K, G, sums); break;
+                case 2: dot_rows_w8a8<2>(wq, ws, x, s, K, G, sums); break;
+                case 3: dot_rows_w8a8<3>(wq, ws, x, s, K, G, sums); break;
+                default: dot_rows_w8a8<4>(wq, ws, x, s, K, G, sums); break;
+            }
+            for (int r = 0; r < rows; ++r) out[static_cast<long>(m + r) * N + n] += sums[r];
+        }
+    }
+}
+
 // Columns [n0, n1) of out (M, N) += inp (M, K) @ W^T, rows four at a time; a second group of rows rereads the
 // output's weights from L1, not from memory.
 template <typename Weights>
@@ -134,17 +235,24 @@ GPTCORE_AVX2 void streaming_avx2(float* out, const float* inp, const QuantizedMa
 
 #endif  // GPTCORE_HAVE_AVX2_PATH
 
-void streaming_columns(float* out, const float* inp, const QuantizedMatrix& w, int M, int n0, int n1, bool portable) {
+// xq, xs: the quantized input rows when quantizes_activations(w, M), else null.
+void streaming_columns(float* out, const float* inp, const int8_t* xq, const float* xs, const QuantizedMatrix& w,
+                       int M, int n0, int n1, bool portable) {
 #ifdef GPTCORE_HAVE_AVX2_PATH
     if (!portable && simd_detected() >= SimdLevel::avx2) {
-        if (w.format == WeightFormat::bf16)
+        if (xq)
+            streaming_avx2_w8a8(out, xq, xs, w, M, n0, n1);
+        else if (w.format == WeightFormat::bf16)
             streaming_avx2<Bf16Weights>(out, inp, w, M, n0, n1);
         else
             streaming_avx2<Int8Weights>(out, inp, w, M, n0, n1);
         return;
     }
 #endif
-    streaming_portable(out, inp, w, M, n0, n1);
+    if (xq)
+        streaming_portable_w8a8(out, xq, xs, w, M, n0, n1);
+    else
+        streaming_portable(out, inp, w, M, n0, n1);
 }
 
 }  // namespace
@@ -154,6 +262,13 @@ void matmul_quantized_forward(ThreadPool& pool, float* out, const float* inp, co
     const int N = w.N, K = w.K;
     if (M <= 0 || N <= 0) return;
     const bool streaming = M <= kMatmulStreamingRows;
+    std::vector<int8_t> xq;
+    std::vector<float> xs;
+    if (quantizes_activations(w, M)) {  // once per call, shared by the threads
+        xq.resize(static_cast<long>(M) * K);
+        xs.resize(static_cast<long>(M) * w.groups());
+        quantize_activations(inp, M, K, xq.data(), xs.data());
+    }
     const int parts = pool.size();
     pool.parallel_for(parts, [&](int task, int) {
         // Decoding slices start on 16-float (64-byte) boundaries so threads never share a cache line of `out`;
@@ -162,7 +277,7 @@ void matmul_quantized_forward(ThreadPool& pool, float* out, const float* inp, co
         if (r.begin >= r.end) return;
         if (streaming) {
             matmul_init_columns(out, bias, M, N, r.begin, r.end, accumulate);
-            streaming_columns(out, inp, w, M, r.begin, r.end, portable);
+            streaming_columns(out, inp, xq.empty() ? nullptr : xq.data(), xs.data(), w, M, r.begin, r.end, portable);
             return;
         }
         std::vector<float> panel(static_cast<long>(kPanelRows) * K);  // (kPanelRows, K)
@@ -177,11 +292,22 @@ void matmul_quantized_forward(ThreadPool& pool, float* out, const float* inp, co
 }
 
 void matmul_quantized_forward_naive(float* out, const float* inp, const QuantizedMatrix& w, const float* bias, int M,
-                                    bool accumulate) {
+                                    bool accumulate, bool int8_activations) {
+    std::vector<float> x(inp, inp + static_cast<long>(M) * w.K);
+    if (int8_activations) {  // x = the rows as quantize_activations gives them, widened back to float32
+        std::vector<int8_t> q(x.size());
+        std::vector<float> scales(static_cast<long>(M) * w.groups());
+        quantize_activations(inp, M, w.K, q.data(), scales.data());
+        for (int m = 0; m < M; ++m)
+            for (int k = 0; k < w.K; ++k) {
+                const long i = static_cast<long>(m) * w.K + k;
+                x[i] = q[i] * scales[static_cast<long>(m) * w.groups() + k / kInt8GroupSize];
+            }
+    }
     for (int m = 0; m < M; ++m)
         for (int n = 0; n < w.N; ++n) {
             double sum = bias ? bias[n] : 0.0;
-            for (int k = 0; k < w.K; ++k) sum += static_cast<double>(inp[static_cast<long>(m) * w.K + k]) * w.at(n, k);
+            for (int k = 0; k < w.K; ++k) sum += static_cast<double>(x[static_cast<long>(m) * w.K + k]) * w.at(n, k);
             float& y = out[static_cast<long>(m) * w.N + n];
             y = static_cast<float>(accumulate ? y + sum : sum);
         }

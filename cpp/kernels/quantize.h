@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,19 +46,29 @@ inline float float_from_bf16(uint16_t h) {
     return x;
 }
 
-// A (N, K) weight matrix in bf16 or int8, owning its storage.
+// A (N, K) weight matrix in bf16 or int8. quantize() makes one that owns its storage (shared by copies);
+// borrow() one that points into the caller's memory, e.g. a memory-mapped converted-weights file, which must
+// outlive it.
 struct QuantizedMatrix {
     WeightFormat format = WeightFormat::bf16;
-    int N = 0;                   // outputs
-    int K = 0;                   // inputs
-    std::vector<uint16_t> bf16;  // (N, K) when bf16
-    std::vector<int8_t> int8;    // (N, K) when int8
-    std::vector<float> scales;   // (N, groups()) when int8
+    int N = 0;                       // outputs
+    int K = 0;                       // inputs
+    const uint16_t* bf16 = nullptr;  // (N, K) when bf16
+    const int8_t* int8 = nullptr;    // (N, K) when int8
+    const float* scales = nullptr;   // (N, groups()) when int8
+    std::shared_ptr<const void> storage;  // what the pointers point into when owned; null when borrowed
+
+    // The matrix over the caller's values ((N, K) uint16 bf16 bits or int8) and, for int8, scales (N, groups()).
+    static QuantizedMatrix borrow(WeightFormat format, int N, int K, const void* values, const float* scales);
 
     int groups() const { return (K + kInt8GroupSize - 1) / kInt8GroupSize; }
-    std::size_t nbytes() const {
-        return bf16.size() * sizeof(uint16_t) + int8.size() + scales.size() * sizeof(float);
+    static std::size_t nbytes_of(WeightFormat format, int N, int K) {
+        const std::size_t n = static_cast<std::size_t>(N) * K;
+        const std::size_t groups = (K + kInt8GroupSize - 1) / kInt8GroupSize;
+        return format == WeightFormat::bf16 ? n * sizeof(uint16_t)
+                                            : n + static_cast<std::size_t>(N) * groups * sizeof(float);
     }
+    std::size_t nbytes() const { return nbytes_of(format, N, K); }
     // The weight of output n, input k, as float32: the definition the kernels are tested against.
     float at(int n, int k) const {
         const long i = static_cast<long>(n) * K + k;
@@ -70,6 +81,12 @@ struct QuantizedMatrix {
 // An int8 scale is max |w| / 127 of its group, and q = w / scale rounded to nearest even (a zero group: 0, 0).
 QuantizedMatrix quantize(ThreadPool& pool, const float* weight, WeightLayout layout, int K, int N,
                          WeightFormat format);
+
+// Input rows quantized like int8 weights, for int8 x int8 decoding: each row's groups of kInt8GroupSize along K
+// get scale = max |x| / 127 and q = x / scale rounded to nearest even (a zero group: 0, 0). x (M, K) -> q (M, K),
+// scales (M, groups). A group holding inf or NaN gets q = 0 and a NaN scale, so its products are NaN, as they
+// would be in float32.
+void quantize_activations(const float* x, int M, int K, int8_t* q, float* scales);
 
 // out (n1 - n0, K) = the float32 weights of outputs [n0, n1).
 void dequantize_rows(const QuantizedMatrix& w, int n0, int n1, float* out);

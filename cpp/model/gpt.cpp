@@ -145,7 +145,63 @@ GPT::GPT(const GPTConfig& config, const std::map<std::string, TensorView>& tenso
         weights_nbytes_ += owned_fp32_.size() * sizeof(float);
     }
 
-    auto vector = [&](const std::string& name) { return found.at(name).first; };
+    std::map<std::string, const float*> vectors;
+    for (const auto& [name, tensor] : found)
+        if (!is_converted_matrix(name)) vectors[name] = tensor.first;
+    assign_weights(vectors, matrices);
+}
+
+GPT::GPT(const GPTConfig& config, const std::map<std::string, TensorView>& vectors,
+         const std::map<std::string, QuantizedMatrix>& matrices, int n_threads)
+    : config_(config), pool_((config.validate(), n_threads)) {
+    if (matrices.empty()) throw std::invalid_argument("a converted model needs its bf16 / int8 matrices");
+    format_ = matrices.begin()->second.format;
+    std::map<std::string, const float*> small;
+    std::map<std::string, LinearWeight> linear;
+    quantized_.reserve(matrices.size());
+    for (const auto& [name, shape] : gpt_tensor_shapes(config_)) {
+        if (is_converted_matrix(name)) {
+            auto it = matrices.find(name);
+            if (it == matrices.end()) {
+                if (name == "lm_head.weight") continue;  // tied to wte
+                throw std::invalid_argument("missing matrix '" + name + "'");
+            }
+            const QuantizedMatrix& m = it->second;
+            // Stored (N, K); the checkpoint's Conv1D weights of the blocks are (K, N).
+            const bool in_out = name.rfind("h.", 0) == 0;
+            const int64_t N = in_out ? shape[1] : shape[0], K = in_out ? shape[0] : shape[1];
+            if (m.N != N || m.K != K)
+                throw std::invalid_argument("matrix '" + name + "' is (" + std::to_string(m.N) + ", " +
+                                            std::to_string(m.K) + ") as (N, K), expected (" + std::to_string(N) +
+                                            ", " + std::to_string(K) + ")");
+            if (m.format != format_)
+                throw std::invalid_argument(std::string("matrix '") + name + "' is " + weight_format_name(m.format) +
+                                            ", the others " + weight_format_name(format_));
+            if (!(format_ == WeightFormat::bf16 ? m.bf16 != nullptr : m.int8 != nullptr && m.scales != nullptr))
+                throw std::invalid_argument("matrix '" + name + "' has no data");
+            quantized_.push_back(m);
+            linear[name].quantized = &quantized_.back();
+            weights_nbytes_ += m.nbytes();
+            continue;
+        }
+        auto it = vectors.find(name);
+        if (it == vectors.end())
+            throw std::invalid_argument("missing tensor '" + name + "' (expected shape " + shape_str(shape) + ")");
+        if (it->second.shape != shape)
+            throw std::invalid_argument("tensor '" + name + "' has shape " + shape_str(it->second.shape) +
+                                        ", expected " + shape_str(shape));
+        if (!it->second.data) throw std::invalid_argument("tensor '" + name + "' has no data");
+        small[name] = it->second.data;
+        weights_nbytes_ += element_count(shape) * sizeof(float);
+    }
+    for (const auto& [name, m] : matrices)
+        if (!linear.count(name)) throw std::invalid_argument("unexpected matrix '" + name + "'");
+    assign_weights(small, linear);
+}
+
+void GPT::assign_weights(const std::map<std::string, const float*>& vectors,
+                         const std::map<std::string, LinearWeight>& matrices) {
+    auto vector = [&](const std::string& name) { return vectors.at(name); };
     weights_.wte = matrices.at("wte.weight");
     weights_.wpe = vector("wpe.weight");
     for (int l = 0; l < config_.n_layer; ++l) {

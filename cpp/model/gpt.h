@@ -103,6 +103,11 @@ public:
     // using the pool's threads: the model then borrows nothing.
     GPT(const GPTConfig& config, const std::map<std::string, TensorView>& tensors, int n_threads,
         WeightFormat format = WeightFormat::fp32);
+    // A bf16 / int8 model over weights converted ahead of time (python/gptcore/converted.py): the matrices
+    // (borrowed or owned, all of one format, (N, K) whatever the checkpoint's layout) and the float32 layer
+    // norms, biases and wpe (borrowed). Nothing is converted or copied; the caller's memory must outlive it.
+    GPT(const GPTConfig& config, const std::map<std::string, TensorView>& vectors,
+        const std::map<std::string, QuantizedMatrix>& matrices, int n_threads);
 
     const GPTConfig& config() const { return config_; }
     int n_threads() const { return pool_.size(); }
@@ -126,6 +131,9 @@ public:
     }
 
 private:
+    // weights_ from the float32 vectors and the matrices, by name; sets BLAS to one thread.
+    void assign_weights(const std::map<std::string, const float*>& vectors,
+                        const std::map<std::string, LinearWeight>& matrices);
     void check_inputs(const KVCache& cache, const int32_t* tokens, int n_tokens, const Segment* segments,
                       int n_segments) const;
     void reserve_activations(int n_tokens, std::size_t scratch_floats);

@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from . import _core
+from . import _core, converted
 from .config import load_config
 from .hub import resolve_model
 from .tokenizer import Tokenizer, load_tokenizer
@@ -79,13 +79,19 @@ class GPT:
     def __init__(self, config: _core.GPTConfig, tensors: Dict[str, np.ndarray], *,
                  n_threads: Optional[int] = None, hf_config: Optional[Dict[str, Any]] = None,
                  source: str = "", dtype: str = "fp32") -> None:
-        self._n_threads = default_threads() if n_threads is None else check_threads(n_threads)
+        n_threads = default_threads() if n_threads is None else check_threads(n_threads)
         dtype = check_dtype(dtype)
-        self._num_parameters = int(sum(a.size for a in tensors.values()))
         if dtype == "fp32":
-            self._core = _core.GPT(config, tensors, self._n_threads)  # borrows the arrays
+            core = _core.GPT(config, tensors, n_threads)  # borrows the arrays
         else:
-            self._core = _core.GPT.quantized(config, tensors, self._n_threads, dtype)  # keeps no reference
+            core = _core.GPT.quantized(config, tensors, n_threads, dtype)  # keeps no reference
+        self._setup(core, n_threads, int(sum(a.size for a in tensors.values())), hf_config, source)
+
+    def _setup(self, core: _core.GPT, n_threads: int, num_parameters: int, hf_config: Optional[Dict[str, Any]],
+               source: str) -> None:
+        self._core = core
+        self._n_threads = n_threads
+        self._num_parameters = num_parameters
         self.config: _core.GPTConfig = self._core.config
         self.hf_config: Dict[str, Any] = dict(hf_config or {})
         self.source = source
@@ -94,7 +100,8 @@ class GPT:
     @classmethod
     def from_pretrained(cls, path: Union[None, str, os.PathLike] = None, *, n_threads: Optional[int] = None,
                         dtype: str = "fp32", revision: Optional[str] = None,
-                        cache_dir: Optional[str] = None) -> "GPT":
+                        cache_dir: Optional[str] = None,
+                        converted_cache: Union[bool, str, os.PathLike] = True) -> "GPT":
         """Load a GPT-2-family model.
 
         path: None for the bundled default model; a Hugging Face model directory (config.json plus
@@ -106,12 +113,30 @@ class GPT:
         dtype: the precision of the weight matrices (the linear layers and the tied embeddings / LM head):
         "fp32" (alias "float32", the default), "bf16" ("bfloat16") or "int8" (symmetric, one scale per 64
         weights). Activations, biases, layer norms and position embeddings stay float32. See docs/precision.md.
+
+        converted_cache: where a bf16 / int8 model keeps its converted weights, so that later loads memory-map
+        them instead of converting again (python/gptcore/converted.py): True (the default) for
+        $GPTCORE_CACHE/converted, else ~/.cache/gptcore/converted; a directory; or False to convert in memory on
+        every load.
         """
         dtype = check_dtype(dtype)
+        n_threads = default_threads() if n_threads is None else check_threads(n_threads)
+        if not isinstance(converted_cache, (bool, str, os.PathLike)):
+            raise TypeError(f"converted_cache must be True, False or a directory, got {converted_cache!r}")
         model_dir = resolve_model(path, revision=revision, cache_dir=cache_dir)
         config, hf = load_config(model_dir)
-        tensors = gpt2_tensors(read_checkpoint(model_dir), config, model_dir)
-        model = cls(config, tensors, n_threads=n_threads, hf_config=hf, source=model_dir, dtype=dtype)
+
+        def read_tensors() -> Dict[str, np.ndarray]:
+            return gpt2_tensors(read_checkpoint(model_dir), config, model_dir)
+
+        if dtype == "fp32" or converted_cache is False:
+            model = cls(config, read_tensors(), n_threads=n_threads, hf_config=hf, source=model_dir, dtype=dtype)
+        else:
+            directory = converted.default_directory() if converted_cache is True else os.fspath(converted_cache)
+            core, n_params = converted.load_or_convert(model_dir, config, dtype, n_threads, str(directory),
+                                                       read_tensors)
+            model = cls.__new__(cls)
+            model._setup(core, n_threads, n_params, hf, model_dir)
         model.tokenizer = load_tokenizer(model_dir)
         return model
 

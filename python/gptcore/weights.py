@@ -6,9 +6,10 @@ Every error names the file and the tensor at fault.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import warnings
-from typing import Dict, List
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -32,10 +33,20 @@ class WeightsError(ValueError):
 def read_safetensors(path: str) -> Dict[str, np.ndarray]:
     """{name: float32 array} from a .safetensors file. F32 tensors are views into a read-only memory map
     (no copy); F16, BF16 and F64 are converted to float32 copies."""
+    tensors, _ = read_safetensors_raw(path, _DTYPES)
+    return {name: _to_float32(raw, dtype, shape) for name, (dtype, shape, raw) in tensors.items()}
+
+
+def read_safetensors_raw(path: str, dtypes: Dict[str, Any]
+                         ) -> Tuple[Dict[str, Tuple[str, List[int], np.ndarray]], Dict[str, str]]:
+    """({name: (dtype, shape, bytes as a flat uint8 view into a read-only memory map)}, the header's
+    __metadata__) of a .safetensors file whose tensors all have one of `dtypes` ({name: NumPy dtype, or None
+    for BF16}). Every inconsistency of the header raises WeightsError naming the file and the tensor."""
     size = os.path.getsize(path)
     if size < 8:
         raise WeightsError(f"{path}: truncated safetensors file ({size} bytes, no header)")
-    data = np.memmap(path, dtype=np.uint8, mode="r")
+    with open(path, "rb") as f:
+        data = np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), dtype=np.uint8)
     header_len = int(data[:8].view("<u8")[0])
     if header_len > size - 8:
         raise WeightsError(f"{path}: truncated or not a safetensors file (header claims {header_len} bytes, "
@@ -55,10 +66,9 @@ def read_safetensors(path: str) -> Dict[str, np.ndarray]:
             dtype, shape, (begin, end) = info["dtype"], [int(d) for d in info["shape"]], info["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise WeightsError(f"{path}: tensor '{name}' has a malformed header entry {info!r}") from None
-        if dtype not in _DTYPES:
-            raise WeightsError(f"{path}: tensor '{name}' has dtype {dtype}; expected a float type "
-                               f"({', '.join(_DTYPES)})")
-        itemsize = 2 if dtype == "BF16" else np.dtype(_DTYPES[dtype]).itemsize
+        if dtype not in dtypes:
+            raise WeightsError(f"{path}: tensor '{name}' has dtype {dtype}; expected one of {', '.join(dtypes)}")
+        itemsize = 2 if dtype == "BF16" else np.dtype(dtypes[dtype]).itemsize
         count = int(np.prod(shape, dtype=np.int64))
         if end - begin != count * itemsize or begin < 0:
             raise WeightsError(f"{path}: tensor '{name}' spans bytes [{begin}, {end}) but shape {tuple(shape)} "
@@ -66,12 +76,31 @@ def read_safetensors(path: str) -> Dict[str, np.ndarray]:
         if base + end > size:
             raise WeightsError(f"{path}: truncated file: tensor '{name}' ends at byte {base + end}, "
                                f"the file has {size}")
-        raw = data[base + begin:base + end]
-        tensors[name] = _to_float32(raw, dtype, shape)
-    return tensors
+        tensors[name] = (dtype, shape, data[base + begin:base + end])
+    metadata = header.get("__metadata__") or {}
+    if not isinstance(metadata, dict):
+        raise WeightsError(f"{path}: the header's __metadata__ is not a JSON object")
+    return tensors, metadata
+
+
+def release_pages(arr: np.ndarray) -> None:
+    """Hands back to the kernel this process's resident pages of `arr` when it is a view into a file's memory
+    map (read_safetensors): they leave this process's RSS and stay in the page cache; reading `arr` again
+    faults them back in from the file. Does nothing for other arrays."""
+    root, base = arr, arr.base
+    while isinstance(base, np.ndarray):
+        root, base = base, base.base
+    if not (isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap)) or arr.nbytes == 0:
+        return
+    start = arr.ctypes.data - root.ctypes.data  # root views the whole map from its first byte
+    first = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE  # only pages wholly inside arr: neighbours may be in use
+    last = (start + arr.nbytes) // mmap.PAGESIZE * mmap.PAGESIZE
+    if last > first:
+        base.obj.madvise(mmap.MADV_DONTNEED, first, last - first)
 
 
 def _to_float32(raw: np.ndarray, dtype: str, shape: List[int]) -> np.ndarray:
+    """float32 (shape) from a tensor's bytes: a view when they are F32 and 4-byte aligned, else a copy."""
     if dtype == "BF16":
         bits = raw.view("<u2").astype(np.uint32) << 16
         return bits.view(np.float32).reshape(shape)

@@ -93,6 +93,11 @@ class GPT:
     The forward pass of a GPT-2 model over borrowed float32 weights
     """
     @staticmethod
+    def converted(config: GPTConfig, vectors: dict, matrices: dict, n_threads: typing.SupportsInt | typing.SupportsIndex) -> GPT:
+        """
+        A bf16 / int8 model over weights converted ahead of time, with no copy: vectors {name: float32 array} (layer norms, biases, wpe), matrices {name: (values, scales)}, values (N, K) uint16 bf16 bits with scales None, or int8 with float32 scales (N, ceil(K / INT8_GROUP_SIZE))
+        """
+    @staticmethod
     def quantized(config: GPTConfig, tensors: dict, n_threads: typing.SupportsInt | typing.SupportsIndex, dtype: str) -> GPT:
         """
         A model with the linear layers' matrices and wte/lm_head converted to dtype 'bf16' or 'int8' and the other tensors copied: it keeps no reference to the arrays. Releases the GIL while converting.

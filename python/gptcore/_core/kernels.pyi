@@ -1,11 +1,11 @@
 """
-each kernel and its plain reference, for tests
+each kernel and its plain reference, for tests; quantize also writes converted weights (converted.py)
 """
 from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['INT8_GROUP_SIZE', 'QuantizedMatrix', 'attention_forward', 'attention_probs', 'embedding_forward', 'embedding_forward_quantized', 'gelu_forward', 'layernorm_forward', 'matmul_forward', 'matmul_quantized_forward', 'quantize', 'softmax_forward']
+__all__: list[str] = ['INT8_GROUP_SIZE', 'QuantizedMatrix', 'attention_forward', 'attention_probs', 'embedding_forward', 'embedding_forward_quantized', 'gelu_forward', 'layernorm_forward', 'matmul_forward', 'matmul_quantized_forward', 'quantize', 'quantize_activations', 'quantizes_activations', 'softmax_forward']
 class QuantizedMatrix:
     """
     A bf16 or int8 weight matrix (N, K) (cpp/kernels/quantize.h)
@@ -17,7 +17,7 @@ class QuantizedMatrix:
     @property
     def bf16(self) -> numpy.typing.NDArray[numpy.uint16]:
         """
-        a copy of the bf16 bits (N, K) as uint16; empty for int8
+        a copy of the bf16 bits (N, K) as uint16; empty (0,) for int8
         """
     @property
     def dtype(self) -> str:
@@ -25,7 +25,7 @@ class QuantizedMatrix:
     @property
     def int8(self) -> numpy.typing.NDArray[numpy.int8]:
         """
-        a copy of the int8 values (N, K); empty for bf16
+        a copy of the int8 values (N, K); empty (0,) for bf16
         """
     @property
     def nbytes(self) -> int:
@@ -33,7 +33,7 @@ class QuantizedMatrix:
     @property
     def scales(self) -> numpy.typing.NDArray[numpy.float32]:
         """
-        a copy of the int8 scales (N, ceil(K / group_size)); empty for bf16
+        a copy of the int8 scales (N, ceil(K / group_size)); empty (0,) for bf16
         """
     @property
     def shape(self) -> tuple[int, int]:
@@ -66,13 +66,21 @@ def matmul_forward(inp: typing.Annotated[numpy.typing.ArrayLike, numpy.float32],
     """
     inp (M, K) @ weight + bias; weight is (K, N) for layout 'in_out', (N, K) for 'out_in'. With `out` given, the product is added to a copy of it (the residual add).
     """
-def matmul_quantized_forward(inp: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: QuantizedMatrix, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, out: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, naive: bool = False, portable: bool = False) -> numpy.typing.NDArray[numpy.float32]:
+def matmul_quantized_forward(inp: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: QuantizedMatrix, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, out: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, naive: bool = False, portable: bool = False, int8_activations: bool = False) -> numpy.typing.NDArray[numpy.float32]:
     """
-    inp (M, K) @ weight^T + bias for a QuantizedMatrix weight (N, K); with `out`, added to a copy of it. portable: the plain-loop decoding path instead of the AVX2 one
+    inp (M, K) @ weight^T + bias for a QuantizedMatrix weight (N, K); with `out`, added to a copy of it. portable: the plain-loop decoding path instead of the AVX2 one. int8_activations (naive only): the reference of the input rows quantized as int8 decoding quantizes them (see quantizes_activations)
     """
 def quantize(weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], layout: str, dtype: str, n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> QuantizedMatrix:
     """
     the bf16 or int8 copy (N, K) of weight (K, N) for layout 'in_out' or (N, K) for 'out_in'
+    """
+def quantize_activations(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> tuple[numpy.typing.NDArray[numpy.int8], numpy.typing.NDArray[numpy.float32]]:
+    """
+    (q (M, K) int8, scales (M, groups)) of the rows x (M, K), as int8 decoding quantizes them
+    """
+def quantizes_activations(weight: QuantizedMatrix, M: typing.SupportsInt | typing.SupportsIndex) -> bool:
+    """
+    whether matmul_quantized_forward multiplies M rows by weight as int8 x int8
     """
 def softmax_forward(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], naive: bool = False) -> numpy.typing.NDArray[numpy.float32]:
     """
