@@ -30,9 +30,11 @@ def test_default_model_is_bundled_with_its_tokenizer(bundled: gptcore.GPT) -> No
 
 
 def test_default_model_is_trained(bundled: gptcore.GPT) -> None:
-    """Perplexity on held-out text: a random model of this vocabulary scores ~50,000; the trained one far less."""
+    """Perplexity on held-out text (Genesis 20 is a validation chapter): a random model of this vocabulary scores
+    ~50,000; the shipped model 31.9 (docs/model.md). The bound leaves room for a retrained model, not an untrained
+    or half-trained one (the 1,000-step run scored 57.9 on the whole validation set)."""
     perplexity = bundled.score(HELD_OUT_VERSE).perplexity
-    assert perplexity < 100, f"held-out perplexity {perplexity:.1f}: the bundled weights look untrained"
+    assert perplexity < 45, f"held-out perplexity {perplexity:.1f}: the bundled weights look untrained or undertrained"
 
 
 def test_default_model_writes_words(bundled: gptcore.GPT) -> None:
