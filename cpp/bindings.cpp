@@ -77,7 +77,7 @@ QuantizedMatrix borrow_matrix(const std::string& name, const py::handle& values,
         return QuantizedMatrix::borrow(WeightFormat::bf16, N, K, arr.data(), nullptr);
     }
     FloatArray s = float_array(scales, "matrix '" + name + "' scales");
-    const int groups = (K + kInt8GroupSize - 1) / kInt8GroupSize;
+    const int groups = int8_groups(K);
     if (s.ndim() != 2 || s.shape(0) != N || s.shape(1) != groups)
         throw py::value_error("matrix '" + name + "': scales must have shape (" + std::to_string(N) + ", " +
                               std::to_string(groups) + ")");
@@ -145,7 +145,7 @@ void bind_quantized_kernels(py::module_& m) {
     m.def("quantizes_activations", &quantizes_activations, py::arg("weight"), py::arg("M"),
           "whether matmul_quantized_forward multiplies M rows by weight as int8 x int8");
     m.def("quantize_activations", [](FloatArray x) {
-        const int M = x.shape(0), K = x.shape(1), G = (K + kInt8GroupSize - 1) / kInt8GroupSize;
+        const int M = x.shape(0), K = x.shape(1), G = int8_groups(K);
         py::array_t<int8_t> q({M, K});
         auto scales = new_array({M, G});
         quantize_activations(x.data(), M, K, q.mutable_data(), scales.mutable_data());
@@ -388,6 +388,13 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("head_dim", &GPTConfig::head_dim)
         .def("validate", &GPTConfig::validate, "Raises ValueError naming the first field out of range");
 
+    m.def("converted_layout", [](const std::string& name) -> std::optional<std::string> {
+        const auto layout = converted_matrix_layout(name);
+        if (!layout) return std::nullopt;
+        return *layout == WeightLayout::in_out ? "in_out" : "out_in";
+    }, py::arg("name"),
+          "how a bf16 / int8 model converts tensor `name` (core name): 'in_out' (the blocks' linear layers, stored "
+          "(K, N) in the checkpoint) or 'out_in' (wte, lm_head: (N, K)); None for the tensors that stay float32");
     m.def("gpt_tensor_shapes", &gpt_tensor_shapes, py::arg("config"),
           "[(name, shape)] of the tensors a config needs; 'lm_head.weight' is optional (tied to wte)");
 

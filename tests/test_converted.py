@@ -162,10 +162,10 @@ def _matrices(checkpoint, dtype):
 
     config, _ = load_config(str(checkpoint))
     tensors = gpt2_tensors(read_checkpoint(str(checkpoint)), config, str(checkpoint))
-    vectors = {n: a for n, a in tensors.items() if not converted.is_matrix(n)}
+    vectors = {n: a for n, a in tensors.items() if converted.layout_of(n) is None}
     matrices = {}
     for n, a in tensors.items():
-        if converted.is_matrix(n):
+        if converted.layout_of(n) is not None:
             q = _core.kernels.quantize(a, converted.layout_of(n), dtype)
             matrices[n] = (q.int8, q.scales) if dtype == "int8" else (q.bf16, None)
     return config, vectors, matrices

@@ -21,7 +21,7 @@ namespace {
 // Outputs per sgemm panel for prompts: 64 outputs of K weights widened to float32 (768 KiB at K = 3072).
 constexpr int kPanelRows = 64;
 
-// Portable decoding path, columns [n0, n1) of out (M, N) += inp (M, K) @ W^T: each output's weights are widened
+// Portable bf16 decoding, columns [n0, n1) of out (M, N) += inp (M, K) @ W^T: each output's weights are widened
 // into a float32 row that stays in L1 and then dotted with every input row.
 GPTCORE_CLONES
 void streaming_portable(float* out, const float* inp, const QuantizedMatrix& w, int M, int n0, int n1) {
@@ -64,7 +64,7 @@ void streaming_portable_w8a8(float* out, const int8_t* xq, const float* xs, cons
 
 #ifdef GPTCORE_HAVE_AVX2_PATH
 
-// The weights of one output as float32: 32 from k (a multiple of 32), 8 from k (a multiple of 8), or one.
+// The bf16 weights of one output as float32: 32 from k (a multiple of 32), 8 from k (a multiple of 8), or one.
 struct Bf16Weights {
     const uint16_t* w;  // (K)
     static Bf16Weights of(const QuantizedMatrix& m, int n) { return {m.bf16 + static_cast<long>(n) * m.K}; }
@@ -78,27 +78,6 @@ struct Bf16Weights {
     float at(int k) const { return float_from_bf16(w[k]); }
 };
 
-struct Int8Weights {
-    const int8_t* q;       // (K)
-    const float* scales;   // (groups)
-    static Int8Weights of(const QuantizedMatrix& m, int n) {
-        return {m.int8 + static_cast<long>(n) * m.K, m.scales + static_cast<long>(n) * m.groups()};
-    }
-    // 8 or 32 weights never straddle a group: the group size is a multiple of 32.
-    GPTCORE_AVX2 static __m256 widen8(const int8_t* p, __m256 scale) {
-        const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
-        return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)), scale);
-    }
-    GPTCORE_AVX2 __m256 load8(int k) const {
-        return widen8(q + k, _mm256_broadcast_ss(scales + k / kInt8GroupSize));
-    }
-    GPTCORE_AVX2 void load32(int k, __m256 out[4]) const {
-        const __m256 scale = _mm256_broadcast_ss(scales + k / kInt8GroupSize);
-        for (int j = 0; j < 4; ++j) out[j] = widen8(q + k + 8 * j, scale);
-    }
-    float at(int k) const { return q[k] * scales[k / kInt8GroupSize]; }
-};
-
 GPTCORE_AVX2 inline float horizontal_sum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -106,11 +85,11 @@ GPTCORE_AVX2 inline float horizontal_sum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// sums[r] = inp[r] (K) . w for R rows of inp (R, K). Each block of 32 weights is widened once and used for all R
-// rows. Each row keeps A independent FMA chains to cover the FMA latency: 4 for one or two rows, 2 when more rows
+// sums[r] = inp[r] (K) . w for R rows of inp (R, K), w one output's bf16 weights. Each block of 32 weights is
+// widened once and used for all R rows. Each row keeps A independent FMA chains to cover the FMA latency: 4 for one or two rows, 2 when more rows
 // interleave (R x A accumulators and 4 weight vectors stay within the 16 AVX2 registers).
-template <int R, typename Weights>
-GPTCORE_AVX2 void dot_rows(const Weights& w, const float* inp, int K, float* sums) {
+template <int R>
+GPTCORE_AVX2 void dot_rows(const Bf16Weights& w, const float* inp, int K, float* sums) {
     constexpr int A = R <= 2 ? 4 : 2;
     __m256 acc[R][A];
     for (int r = 0; r < R; ++r)
@@ -189,63 +168,57 @@ GPTCORE_AVX2 void dot_rows_w8a8(const int8_t* wq, const float* ws, const int8_t*
     }
 }
 
-GPTCORE_AVX2 void streaming_avx2_w8a8(float* out, const int8_t* xq, const float* xs, const QuantizedMatrix& w, int M,
-                                      int n0, int n1) {
-    const int K = w.K, N = w.N, G = w.groups();
-    float sums[4];
-    for (int n = n0; n < n1; ++n) {
-        const int8_t* wq = w.int8 + static_cast<long>(n) * K;
-        const float* ws = w.scales + static_cast<long>(n) * G;
-        for (int m = 0; m < M; m += 4) {
-            const int8_t* x = xq + static_cast<long>(m) * K;
-            const float* s = xs + static_cast<long>(m) * G;
-            const int rows = std::min(4, M - m);
-            switch (rows) {
-                case 1: dot_rows_w8a8<1>(wq, ws, x, s, K, G, sums); break;
-                case 2: dot_rows_w8a8<2>(wq, ws, x, s, K, G, sums); break;
-                case 3: dot_rows_w8a8<3>(wq, ws, x, s, K, G, sums); break;
-                default: dot_rows_w8a8<4>(wq, ws, x, s, K, G, sums); break;
-            }
-            for (int r = 0; r < rows; ++r) out[static_cast<long>(m + r) * N + n] += sums[r];
-        }
+// The R-row dot products of one output n for input rows m.., in each decoding format.
+struct Bf16Rows {
+    const QuantizedMatrix& w;
+    const float* inp;  // (M, K)
+    template <int R>
+    GPTCORE_AVX2 void dot(int n, int m, float* sums) const {
+        dot_rows<R>(Bf16Weights::of(w, n), inp + static_cast<long>(m) * w.K, w.K, sums);
     }
-}
+};
 
-// Columns [n0, n1) of out (M, N) += inp (M, K) @ W^T, rows four at a time; a second group of rows rereads the
-// output's weights from L1, not from memory.
-template <typename Weights>
-GPTCORE_AVX2 void streaming_avx2(float* out, const float* inp, const QuantizedMatrix& w, int M, int n0, int n1) {
-    const int K = w.K, N = w.N;
-    float sums[4];
-    for (int n = n0; n < n1; ++n) {
-        const Weights weights = Weights::of(w, n);
-        for (int m = 0; m < M; m += 4) {
-            const float* x = inp + static_cast<long>(m) * K;
-            const int rows = std::min(4, M - m);
-            switch (rows) {
-                case 1: dot_rows<1>(weights, x, K, sums); break;
-                case 2: dot_rows<2>(weights, x, K, sums); break;
-                case 3: dot_rows<3>(weights, x, K, sums); break;
-                default: dot_rows<4>(weights, x, K, sums); break;
-            }
-            for (int r = 0; r < rows; ++r) out[static_cast<long>(m + r) * N + n] += sums[r];
-        }
+struct Int8Rows {
+    const QuantizedMatrix& w;
+    const int8_t* xq;  // (M, K) quantized input rows
+    const float* xs;   // (M, groups) their scales
+    template <int R>
+    GPTCORE_AVX2 void dot(int n, int m, float* sums) const {
+        const int G = w.groups();
+        dot_rows_w8a8<R>(w.int8 + static_cast<long>(n) * w.K, w.scales + static_cast<long>(n) * G,
+                         xq + static_cast<long>(m) * w.K, xs + static_cast<long>(m) * G, w.K, G, sums);
     }
+};
+
+// Columns [n0, n1) of out (M, N) += the M rows @ W^T, rows four at a time; a second group of rows rereads the
+// output's weights from L1, not from memory.
+template <typename Rows>
+GPTCORE_AVX2 void streaming_avx2(float* out, const Rows& rows, int M, int N, int n0, int n1) {
+    float sums[4];
+    for (int n = n0; n < n1; ++n)
+        for (int m = 0; m < M; m += 4) {
+            const int R = std::min(4, M - m);
+            switch (R) {
+                case 1: rows.template dot<1>(n, m, sums); break;
+                case 2: rows.template dot<2>(n, m, sums); break;
+                case 3: rows.template dot<3>(n, m, sums); break;
+                default: rows.template dot<4>(n, m, sums); break;
+            }
+            for (int r = 0; r < R; ++r) out[static_cast<long>(m + r) * N + n] += sums[r];
+        }
 }
 
 #endif  // GPTCORE_HAVE_AVX2_PATH
 
-// xq, xs: the quantized input rows when quantizes_activations(w, M), else null.
+// xq, xs: the quantized input rows when quantizes_activations(w, M) (int8), else null (bf16).
 void streaming_columns(float* out, const float* inp, const int8_t* xq, const float* xs, const QuantizedMatrix& w,
                        int M, int n0, int n1, bool portable) {
 #ifdef GPTCORE_HAVE_AVX2_PATH
     if (!portable && simd_detected() >= SimdLevel::avx2) {
         if (xq)
-            streaming_avx2_w8a8(out, xq, xs, w, M, n0, n1);
-        else if (w.format == WeightFormat::bf16)
-            streaming_avx2<Bf16Weights>(out, inp, w, M, n0, n1);
+            streaming_avx2(out, Int8Rows{w, xq, xs}, M, w.N, n0, n1);
         else
-            streaming_avx2<Int8Weights>(out, inp, w, M, n0, n1);
+            streaming_avx2(out, Bf16Rows{w, inp}, M, w.N, n0, n1);
         return;
     }
 #endif

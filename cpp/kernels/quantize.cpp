@@ -46,7 +46,7 @@ bool quantize_group(const float* x, int len, int8_t* q, float* scale) {
 // rows (n_rows, K), outputs first_row.., -> q (n_rows, K) and scales (n_rows, groups).
 GPTCORE_CLONES
 void int8_rows(const float* rows, int first_row, int n_rows, int K, int8_t* q, float* scales) {
-    const int groups = (K + kInt8GroupSize - 1) / kInt8GroupSize;
+    const int groups = int8_groups(K);
     for (int r = 0; r < n_rows; ++r)
         for (int g = 0; g < groups; ++g) {
             const long k0 = static_cast<long>(r) * K + g * kInt8GroupSize;
@@ -131,7 +131,7 @@ QuantizedMatrix quantize(ThreadPool& pool, const float* weight, WeightLayout lay
 
 GPTCORE_CLONES
 void quantize_activations(const float* x, int M, int K, int8_t* q, float* scales) {
-    const int groups = (K + kInt8GroupSize - 1) / kInt8GroupSize;
+    const int groups = int8_groups(K);
     for (int m = 0; m < M; ++m)
         for (int g = 0; g < groups; ++g) {
             const long k0 = static_cast<long>(m) * K + g * kInt8GroupSize;

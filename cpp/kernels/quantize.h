@@ -30,6 +30,9 @@ WeightFormat weight_format_from_name(const std::string& name);
 constexpr int kInt8GroupSize = 64;
 static_assert(kInt8GroupSize % 32 == 0, "the decoding kernels read 32 weights under one scale");
 
+// Groups of kInt8GroupSize along K (the last one may be short): int8 scales per row.
+constexpr int int8_groups(int K) { return (K + kInt8GroupSize - 1) / kInt8GroupSize; }
+
 // float32 -> bf16, round to nearest even; NaN stays NaN (quiet).
 inline uint16_t bf16_from_float(float x) {
     uint32_t bits;
@@ -61,12 +64,11 @@ struct QuantizedMatrix {
     // The matrix over the caller's values ((N, K) uint16 bf16 bits or int8) and, for int8, scales (N, groups()).
     static QuantizedMatrix borrow(WeightFormat format, int N, int K, const void* values, const float* scales);
 
-    int groups() const { return (K + kInt8GroupSize - 1) / kInt8GroupSize; }
+    int groups() const { return int8_groups(K); }
     static std::size_t nbytes_of(WeightFormat format, int N, int K) {
         const std::size_t n = static_cast<std::size_t>(N) * K;
-        const std::size_t groups = (K + kInt8GroupSize - 1) / kInt8GroupSize;
         return format == WeightFormat::bf16 ? n * sizeof(uint16_t)
-                                            : n + static_cast<std::size_t>(N) * groups * sizeof(float);
+                                            : n + static_cast<std::size_t>(N) * int8_groups(K) * sizeof(float);
     }
     std::size_t nbytes() const { return nbytes_of(format, N, K); }
     // The weight of output n, input k, as float32: the definition the kernels are tested against.

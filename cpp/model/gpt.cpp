@@ -26,14 +26,18 @@ std::string shape_str(const std::vector<int64_t>& shape) {
     return s.str();
 }
 
-// The matrices a bf16 / int8 model converts: those of the linear layers and the token embeddings (also the LM
-// head). Layer norms, biases and position embeddings stay float32: they are small and added, not multiplied.
-bool is_converted_matrix(const std::string& name) {
-    for (const char* suffix : {"attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"})
-        if (name.size() > std::strlen(suffix) &&
-            name.compare(name.size() - std::strlen(suffix), std::string::npos, suffix) == 0)
-            return true;
-    return name == "wte.weight" || name == "lm_head.weight";
+// The tensor `name` of `tensors`, checked against `shape`; throws std::invalid_argument naming it when it is
+// missing, of another shape or has no data.
+const float* checked_tensor(const std::map<std::string, TensorView>& tensors, const std::string& name,
+                            const std::vector<int64_t>& shape) {
+    auto it = tensors.find(name);
+    if (it == tensors.end())
+        throw std::invalid_argument("missing tensor '" + name + "' (expected shape " + shape_str(shape) + ")");
+    if (it->second.shape != shape)
+        throw std::invalid_argument("tensor '" + name + "' has shape " + shape_str(it->second.shape) + ", expected " +
+                                    shape_str(shape));
+    if (!it->second.data) throw std::invalid_argument("tensor '" + name + "' has no data");
+    return it->second.data;
 }
 
 long element_count(const std::vector<int64_t>& shape) {
@@ -47,6 +51,15 @@ void require_positive(const char* name, int value) {
 }
 
 }  // namespace
+
+std::optional<WeightLayout> converted_matrix_layout(const std::string& name) {
+    for (const char* suffix : {"attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"})
+        if (name.rfind("h.", 0) == 0 && name.size() > std::strlen(suffix) &&
+            name.compare(name.size() - std::strlen(suffix), std::string::npos, suffix) == 0)
+            return WeightLayout::in_out;  // the blocks' Conv1D weights are (K, N)
+    if (name == "wte.weight" || name == "lm_head.weight") return WeightLayout::out_in;  // (V, C) = (N, K)
+    return std::nullopt;
+}
 
 void GPTConfig::validate() const {
     require_positive("vocab_size", vocab_size);
@@ -92,29 +105,21 @@ GPT::GPT(const GPTConfig& config, const std::map<std::string, TensorView>& tenso
     : config_(config), pool_((config.validate(), n_threads)), format_(format) {
     std::map<std::string, std::pair<const float*, std::vector<int64_t>>> found;
     for (const auto& [name, shape] : gpt_tensor_shapes(config_)) {
-        auto it = tensors.find(name);
-        if (it == tensors.end()) {
-            if (name == "lm_head.weight") continue;  // tied to wte
-            throw std::invalid_argument("missing tensor '" + name + "' (expected shape " + shape_str(shape) + ")");
-        }
-        if (it->second.shape != shape)
-            throw std::invalid_argument("tensor '" + name + "' has shape " + shape_str(it->second.shape) +
-                                        ", expected " + shape_str(shape));
-        if (!it->second.data) throw std::invalid_argument("tensor '" + name + "' has no data");
-        found[name] = {it->second.data, shape};
+        if (name == "lm_head.weight" && !tensors.count(name)) continue;  // tied to wte
+        found[name] = {checked_tensor(tensors, name, shape), shape};
     }
 
     // In bf16 / int8, every tensor is replaced by the model's own copy before the views are used.
     std::map<std::string, LinearWeight> matrices;
     if (format_ == WeightFormat::fp32) {
         for (const auto& [name, tensor] : found) {
-            if (is_converted_matrix(name)) matrices[name].fp32 = tensor.first;
+            if (converted_matrix_layout(name)) matrices[name].fp32 = tensor.first;
             weights_nbytes_ += element_count(tensor.second) * sizeof(float);
         }
     } else {
         long small = 0, n_matrices = 0;
         for (const auto& [name, tensor] : found) {
-            if (is_converted_matrix(name))
+            if (converted_matrix_layout(name))
                 ++n_matrices;
             else
                 small += element_count(tensor.second);
@@ -124,14 +129,14 @@ GPT::GPT(const GPTConfig& config, const std::map<std::string, TensorView>& tenso
         float* copy = owned_fp32_.data();
         for (auto& [name, tensor] : found) {
             auto& [data, shape] = tensor;
-            if (!is_converted_matrix(name)) {
+            const std::optional<WeightLayout> converted = converted_matrix_layout(name);
+            if (!converted) {
                 std::copy(data, data + element_count(shape), copy);
                 data = copy;
                 copy += element_count(shape);
                 continue;
             }
-            // Conv1D weights of the blocks are (K, N); wte and lm_head are (V, C) = (N, K).
-            const WeightLayout layout = name.rfind("h.", 0) == 0 ? WeightLayout::in_out : WeightLayout::out_in;
+            const WeightLayout layout = *converted;
             const int K = static_cast<int>(layout == WeightLayout::in_out ? shape[0] : shape[1]);
             const int N = static_cast<int>(layout == WeightLayout::in_out ? shape[1] : shape[0]);
             try {
@@ -147,7 +152,7 @@ GPT::GPT(const GPTConfig& config, const std::map<std::string, TensorView>& tenso
 
     std::map<std::string, const float*> vectors;
     for (const auto& [name, tensor] : found)
-        if (!is_converted_matrix(name)) vectors[name] = tensor.first;
+        if (!converted_matrix_layout(name)) vectors[name] = tensor.first;
     assign_weights(vectors, matrices);
 }
 
@@ -160,15 +165,15 @@ GPT::GPT(const GPTConfig& config, const std::map<std::string, TensorView>& vecto
     std::map<std::string, LinearWeight> linear;
     quantized_.reserve(matrices.size());
     for (const auto& [name, shape] : gpt_tensor_shapes(config_)) {
-        if (is_converted_matrix(name)) {
+        if (const std::optional<WeightLayout> layout = converted_matrix_layout(name)) {
             auto it = matrices.find(name);
             if (it == matrices.end()) {
                 if (name == "lm_head.weight") continue;  // tied to wte
                 throw std::invalid_argument("missing matrix '" + name + "'");
             }
             const QuantizedMatrix& m = it->second;
-            // Stored (N, K); the checkpoint's Conv1D weights of the blocks are (K, N).
-            const bool in_out = name.rfind("h.", 0) == 0;
+            // Stored (N, K) whatever the checkpoint's layout.
+            const bool in_out = *layout == WeightLayout::in_out;
             const int64_t N = in_out ? shape[1] : shape[0], K = in_out ? shape[0] : shape[1];
             if (m.N != N || m.K != K)
                 throw std::invalid_argument("matrix '" + name + "' is (" + std::to_string(m.N) + ", " +
@@ -184,14 +189,7 @@ GPT::GPT(const GPTConfig& config, const std::map<std::string, TensorView>& vecto
             weights_nbytes_ += m.nbytes();
             continue;
         }
-        auto it = vectors.find(name);
-        if (it == vectors.end())
-            throw std::invalid_argument("missing tensor '" + name + "' (expected shape " + shape_str(shape) + ")");
-        if (it->second.shape != shape)
-            throw std::invalid_argument("tensor '" + name + "' has shape " + shape_str(it->second.shape) +
-                                        ", expected " + shape_str(shape));
-        if (!it->second.data) throw std::invalid_argument("tensor '" + name + "' has no data");
-        small[name] = it->second.data;
+        small[name] = checked_tensor(vectors, name, shape);
         weights_nbytes_ += element_count(shape) * sizeof(float);
     }
     for (const auto& [name, m] : matrices)

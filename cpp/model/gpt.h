@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +40,12 @@ struct TensorView {
     const float* data = nullptr;
     std::vector<int64_t> shape;
 };
+
+// How a bf16 / int8 model stores tensor `name`: converted, from the checkpoint's layout (the blocks' linear layers
+// in_out, wte and lm_head out_in), for the matrices of the linear layers and the token embeddings (also the LM
+// head); nullopt for layer norms, biases and position embeddings, which stay float32: they are small and added,
+// not multiplied. python/gptcore/converted.py asks the same question through the bindings.
+std::optional<WeightLayout> converted_matrix_layout(const std::string& name);
 
 // The tensors a config needs, by the Hugging Face GPT-2 name without the "transformer." prefix, with their
 // shapes. "lm_head.weight" is optional: when absent the LM head is wte (tied embeddings).

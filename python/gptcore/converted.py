@@ -37,17 +37,11 @@ SCALES = ".scales"
 _ALIGN = 64  # the data section starts on a cache line
 _STORED = {"F32": np.float32, "BF16": np.uint16, "I8": np.int8}
 
-# The matrices a bf16 / int8 model converts (the core's is_converted_matrix): the blocks' Conv1D weights are
-# stored (K, N) in the checkpoint, wte and lm_head (N, K).
-_BLOCK_MATRICES = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
-
-def is_matrix(name: str) -> bool:
-    return name.endswith(_BLOCK_MATRICES) or name in ("wte.weight", "lm_head.weight")
-
-
-def layout_of(name: str) -> str:
-    return "in_out" if name.startswith("h.") else "out_in"
+def layout_of(name: str) -> Optional[str]:
+    """The checkpoint layout of a tensor a bf16 / int8 model converts ("in_out" or "out_in"), None for those that
+    stay float32: the core's rule (converted_matrix_layout in cpp/model/gpt.h)."""
+    return _core.converted_layout(name)
 
 
 def default_directory() -> str:
@@ -91,9 +85,10 @@ def cache_path(model_dir: str, dtype: str, directory: str) -> Optional[str]:
 
 def _stored_shapes(name: str, shape: Tuple[int, ...], dtype: str) -> List[Tuple[str, str, List[int]]]:
     """(name, safetensors dtype, shape) of what a checkpoint tensor becomes in the converted file."""
-    if not is_matrix(name):
+    layout = layout_of(name)
+    if layout is None:
         return [(name, "F32", list(shape))]
-    k, n = shape if layout_of(name) == "in_out" else shape[::-1]
+    k, n = shape if layout == "in_out" else shape[::-1]
     if dtype == "bf16":
         return [(name, "BF16", [n, k])]
     groups = -(-k // _core.kernels.INT8_GROUP_SIZE)
@@ -127,12 +122,12 @@ def write(path: str, tensors: Dict[str, np.ndarray], dtype: str, n_threads: int,
         try:
             _pwrite_all(fd, len(raw).to_bytes(8, "little") + raw, 0)
             for name in sorted(tensors):
-                arr = tensors[name]
-                if not is_matrix(name):
+                arr, layout = tensors[name], layout_of(name)
+                if layout is None:
                     _pwrite_all(fd, np.ascontiguousarray(arr, dtype=np.float32), base + offsets[name])
                     continue
                 try:
-                    q = _core.kernels.quantize(arr, layout_of(name), dtype, n_threads)
+                    q = _core.kernels.quantize(arr, layout, dtype, n_threads)
                 except ValueError as e:
                     raise WeightsError(f"{', '.join(sources)}: tensor '{name}': {e}") from None
                 if dtype == "bf16":
@@ -176,7 +171,7 @@ def load(path: str, config: _core.GPTConfig, dtype: str, n_threads: int) -> Tupl
             continue
         arr = raw.view(_STORED[st_dtype]).reshape(shape)
         n_params += arr.size
-        if is_matrix(name):
+        if layout_of(name) is not None:
             scales = None
             if dtype == "int8":
                 if name + SCALES not in stored:
@@ -200,21 +195,19 @@ def load_or_convert(model_dir: str, config: _core.GPTConfig, dtype: str, n_threa
     converted in memory, with a warning saying why; read_tensors() gives the checkpoint's tensors by the core's
     names."""
     path = cache_path(model_dir, dtype, directory)
-    if path is None:
-        tensors = read_tensors()
-        return _core.GPT.quantized(config, tensors, n_threads, dtype), int(sum(a.size for a in tensors.values()))
-    if os.path.isfile(path):
+    if path is not None and os.path.isfile(path):
         try:
             return load(path, config, dtype, n_threads)
         except (WeightsError, ValueError, OSError) as e:
             warnings.warn(f"gptcore: converting {model_dir} to {dtype} again: the converted file cannot be used "
                           f"({e})", stacklevel=3)
     tensors = read_tensors()
-    try:
-        write(path, tensors, dtype, n_threads, source_files(model_dir))
-        return load(path, config, dtype, n_threads)
-    except OSError as e:
-        warnings.warn(f"gptcore: cannot keep the {dtype} weights of {model_dir} in {directory} ({e}); converting "
-                      f"them in memory, which every load repeats", stacklevel=3)
+    if path is not None:
+        try:
+            write(path, tensors, dtype, n_threads, source_files(model_dir))
+            return load(path, config, dtype, n_threads)
+        except OSError as e:
+            warnings.warn(f"gptcore: cannot keep the {dtype} weights of {model_dir} in {directory} ({e}); "
+                          f"converting them in memory, which every load repeats", stacklevel=3)
     n_params = int(sum(a.size for a in tensors.values()))
     return _core.GPT.quantized(config, tensors, n_threads, dtype), n_params

@@ -7,7 +7,7 @@ import numpy
 import numpy.typing
 import typing
 from . import kernels
-__all__: list[str] = ['GPT', 'GPTConfig', 'KVCache', 'Sampler', 'SamplingParams', 'Tokenizer', 'blas_config', 'blas_name', 'blas_num_threads', 'gpt_tensor_shapes', 'kernels', 'measure_read_bandwidth', 'philox4x32_10', 'philox_uniform', 'physical_cores', 'pretokenize', 'simd_level', 'unicode_char_classes']
+__all__: list[str] = ['GPT', 'GPTConfig', 'KVCache', 'Sampler', 'SamplingParams', 'Tokenizer', 'blas_config', 'blas_name', 'blas_num_threads', 'converted_layout', 'gpt_tensor_shapes', 'kernels', 'measure_read_bandwidth', 'philox4x32_10', 'philox_uniform', 'physical_cores', 'pretokenize', 'simd_level', 'unicode_char_classes']
 class GPTConfig:
     """
     Model hyper-parameters, as the C++ core reads them
@@ -286,6 +286,10 @@ def blas_name() -> str:
 def blas_num_threads() -> int:
     """
     OpenBLAS's own thread count (1 once a model exists)
+    """
+def converted_layout(name: str) -> str | None:
+    """
+    how a bf16 / int8 model converts tensor `name` (core name): 'in_out' (the blocks' linear layers, stored (K, N) in the checkpoint) or 'out_in' (wte, lm_head: (N, K)); None for the tensors that stay float32
     """
 def gpt_tensor_shapes(config: GPTConfig) -> list[tuple[str, list[int]]]:
     """
