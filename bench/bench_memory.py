@@ -3,7 +3,8 @@
     python bench/bench_memory.py [MODEL_DIR]     # default: the 124M checkpoint bench_inference.py caches
 
 Each case runs in a fresh process (peak RSS, VmHWM, only grows): load, then a 512-token prompt with 128 new
-tokens. The KV cache is counted at the size generate allocates (the model's whole context, float32). bf16 and
+tokens. The KV cache is counted at the size generate allocates (640 positions, in the model's default KV dtype:
+float32 for fp32, float16 for bf16 / int8). bf16 and
 int8 run twice over one empty converted-weights directory: the first load converts the checkpoint and writes
 the converted file, every later load memory-maps that file (python/gptcore/converted.py).
 """
@@ -27,9 +28,8 @@ before = peak_rss_mib()
 model = gptcore.GPT.from_pretrained(sys.argv[1], dtype=sys.argv[2], converted_cache=sys.argv[4])
 ids = np.random.default_rng(0).integers(0, model.vocab_size, 512).tolist()
 model.generate(ids, max_new_tokens=128, eos_token_id=[])
-c = model.config
-kv = 2 * c.n_layer * c.n_embd * 4 * model.n_positions / 2**20
-print(before, peak_rss_mib(), model.weights_nbytes() / 2**20, kv)
+kv = model.new_cache(1, min(model.n_positions, 512 + 128)).nbytes / 2**20  # what generate allocates
+print(before, peak_rss_mib(), model.weights_nbytes() / 2**20, kv, model.kv_dtype)
 """
 
 
@@ -47,8 +47,8 @@ def main() -> int:
                             ("int8", "first (converts)"), ("int8", "later")):
             out = subprocess.run([sys.executable, "-c", WORKER, args.model, dtype, HERE, cache], check=True,
                                  capture_output=True, text=True).stdout.split()
-            base, peak, weights, kv = map(float, out)
-            print(f"| {dtype} | {load} | {base:.0f} | {peak:.0f} | {weights:.0f} | {kv:.0f} | "
+            base, peak, weights, kv = map(float, out[:4])
+            print(f"| {dtype} | {load} | {base:.0f} | {peak:.0f} | {weights:.0f} | {kv:.0f} ({out[4]}) | "
                   f"{peak / (weights + kv):.2f} | {(peak - base) / (weights + kv):.2f} |")
     return 0
 

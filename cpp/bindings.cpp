@@ -10,6 +10,7 @@
 #include "kernels/attention.h"
 #include "kernels/embedding.h"
 #include "kernels/gelu.h"
+#include "kernels/half.h"
 #include "kernels/layernorm.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_quantized.h"
@@ -164,6 +165,36 @@ void bind_quantized_kernels(py::module_& m) {
        "out (T, C) = wte[tokens] + wpe[positions] with wte a QuantizedMatrix (V, C)");
 }
 
+void check_attention_cache(const FloatArray& q, const FloatArray& k_cache, const FloatArray& v_cache, int pos0) {
+    const py::ssize_t n_kv = pos0 + q.shape(0), hd = q.shape(1);
+    if (q.ndim() != 2 || pos0 < 0 || k_cache.ndim() != 2 || k_cache.shape(0) < n_kv || k_cache.shape(1) != hd ||
+        v_cache.ndim() != 2 || v_cache.shape(0) < n_kv || v_cache.shape(1) != hd)
+        throw py::value_error("attention: q must be (n_q, hd), pos0 >= 0, and k_cache, v_cache (>= pos0 + n_q, hd)");
+}
+
+// attention_forward over a copy of the cache in kv_dtype, as a KVCache of that dtype holds it; probs (n_q, n_kv)
+// or null.
+FloatArray attention(const FloatArray& q, const FloatArray& k_cache, const FloatArray& v_cache, int pos0, float scale,
+                     int window, const std::string& kv_dtype, float* probs) {
+    check_attention_cache(q, k_cache, v_cache, pos0);
+    const int n_q = q.shape(0), hd = q.shape(1), n_kv = pos0 + n_q;
+    const bool half = kv_format_from_name(kv_dtype) == KVFormat::fp16;
+    auto out = new_array({n_q, hd});
+    std::vector<float> scratch(attention_scratch_floats(n_q, n_kv, hd, half));
+    if (half) {
+        const long n = static_cast<long>(n_kv) * hd;
+        std::vector<uint16_t> k(n), v(n);
+        halves_from_floats(k_cache.data(), k.data(), n);
+        halves_from_floats(v_cache.data(), v.data(), n);
+        attention_forward(out.mutable_data(), hd, q.data(), hd, k.data(), v.data(), n_q, pos0, hd, scale, window,
+                          scratch.data(), probs);
+    } else {
+        attention_forward(out.mutable_data(), hd, q.data(), hd, k_cache.data(), v_cache.data(), n_q, pos0, hd, scale,
+                          window, scratch.data(), probs);
+    }
+    return out;
+}
+
 void bind_kernels(py::module_& m) {
     // Each kernel and its plain reference, on fresh output arrays, for the tests to compare.
     m.def("layernorm_forward", [](FloatArray inp, FloatArray weight, FloatArray bias, float eps, bool naive) {
@@ -216,32 +247,38 @@ void bind_kernels(py::module_& m) {
        "inp (M, K) @ weight + bias; weight is (K, N) for layout 'in_out', (N, K) for 'out_in'. "
        "With `out` given, the product is added to a copy of it (the residual add).");
     m.def("attention_forward", [](FloatArray q, FloatArray k_cache, FloatArray v_cache, int pos0, float scale,
-                                  int window, bool naive) {
+                                  int window, bool naive, const std::string& kv_dtype) {
+        if (!naive) return attention(q, k_cache, v_cache, pos0, scale, window, kv_dtype, nullptr);
+        if (kv_format_from_name(kv_dtype) != KVFormat::fp32)
+            throw py::value_error("attention_forward: the naive reference reads a float32 cache");
+        check_attention_cache(q, k_cache, v_cache, pos0);
         const int n_q = q.shape(0), hd = q.shape(1);
         auto out = new_array({n_q, hd});
-        if (naive) {
-            attention_forward_naive(out.mutable_data(), hd, q.data(), hd, k_cache.data(), v_cache.data(), n_q, pos0,
-                                    hd, scale, window);
-        } else {
-            std::vector<float> scratch(static_cast<size_t>(n_q) * (pos0 + n_q));
-            attention_forward(out.mutable_data(), hd, q.data(), hd, k_cache.data(), v_cache.data(), n_q, pos0, hd,
-                              scale, window, scratch.data());
-        }
+        attention_forward_naive(out.mutable_data(), hd, q.data(), hd, k_cache.data(), v_cache.data(), n_q, pos0, hd,
+                                scale, window);
         return out;
     }, py::arg("q"), py::arg("k_cache"), py::arg("v_cache"), py::arg("pos0"), py::arg("scale"),
-       py::arg("window") = 0, py::arg("naive") = false,
-       "causal attention of q (n_q, hd) at positions pos0.. over k_cache, v_cache (pos0 + n_q, hd)");
+       py::arg("window") = 0, py::arg("naive") = false, py::arg("kv_dtype") = "float32",
+       "causal attention of q (n_q, hd) at positions pos0.. over k_cache, v_cache (pos0 + n_q, hd); kv_dtype "
+       "'float16' stores the cache as float16 first, as a float16 KVCache does");
     m.def("attention_probs", [](FloatArray q, FloatArray k_cache, FloatArray v_cache, int pos0, float scale,
-                                int window) {
-        const int n_q = q.shape(0), hd = q.shape(1), n_kv = pos0 + n_q;
-        auto out = new_array({n_q, hd});
-        auto probs = new_array({n_q, n_kv});
-        std::vector<float> scratch(static_cast<size_t>(n_q) * n_kv);
-        attention_forward(out.mutable_data(), hd, q.data(), hd, k_cache.data(), v_cache.data(), n_q, pos0, hd, scale,
-                          window, scratch.data(), probs.mutable_data());
+                                int window, const std::string& kv_dtype) {
+        auto probs = new_array({static_cast<int>(q.shape(0)), pos0 + static_cast<int>(q.shape(0))});
+        auto out = attention(q, k_cache, v_cache, pos0, scale, window, kv_dtype, probs.mutable_data());
         return py::make_tuple(out, probs);
     }, py::arg("q"), py::arg("k_cache"), py::arg("v_cache"), py::arg("pos0"), py::arg("scale"), py::arg("window") = 0,
-       "attention_forward that also returns the probabilities (n_q, n_kv)");
+       py::arg("kv_dtype") = "float32", "attention_forward that also returns the probabilities (n_q, n_kv)");
+    m.def("halves_from_floats", [](FloatArray x, bool portable) {
+        py::array_t<uint16_t> out(x.size());
+        halves_from_floats(x.data(), out.mutable_data(), x.size(), portable);
+        return out;
+    }, py::arg("x"), py::arg("portable") = false, "float16 bits (uint16) of the values of x, flattened");
+    m.def("floats_from_halves", [](const py::array_t<uint16_t, py::array::c_style | py::array::forcecast>& h,
+                                   bool portable) {
+        auto out = new_array({static_cast<int>(h.size())});
+        floats_from_halves(h.data(), out.mutable_data(), h.size(), portable);
+        return out;
+    }, py::arg("h"), py::arg("portable") = false, "float32 values of float16 bits (uint16), flattened");
 }
 
 void bind_sampling(py::module_& m) {
@@ -400,7 +437,13 @@ PYBIND11_MODULE(_core, m) {
 
     py::class_<KVCache>(m, "KVCache",
                         "Keys and values of every layer for n_slots sequences of up to `capacity` positions")
-        .def(py::init<const GPTConfig&, int, int>(), py::arg("config"), py::arg("n_slots"), py::arg("capacity"))
+        .def(py::init([](const GPTConfig& config, int n_slots, int capacity, const std::string& dtype) {
+                 return std::make_unique<KVCache>(config, n_slots, capacity, kv_format_from_name(dtype));
+             }),
+             py::arg("config"), py::arg("n_slots"), py::arg("capacity"), py::arg("dtype") = "float32",
+             "dtype: how keys and values are stored, 'float32' or 'float16' (half the bytes; attention widens "
+             "them to float32)")
+        .def_property_readonly("dtype", [](const KVCache& self) { return kv_format_name(self.format()); })
         .def_property_readonly("n_slots", &KVCache::n_slots)
         .def_property_readonly("capacity", &KVCache::capacity)
         .def_property_readonly("nbytes", &KVCache::bytes)

@@ -63,7 +63,7 @@ def in_memory_logits_unpatched(path):
 
     config, _ = load_config(str(path))
     core = _core.GPT.quantized(config, gpt2_tensors(read_checkpoint(str(path)), config, str(path)), 1, "int8")
-    cache = _core.KVCache(config, 1, len(IDS))
+    cache = _core.KVCache(config, 1, len(IDS), "float16")  # an int8 model's default
     return core.forward(cache, np.array(IDS, np.int32), [(0, len(IDS))], True)
 
 

@@ -158,6 +158,26 @@ def test_core_checks_its_own_inputs(model):
         model.new_cache(capacity=33)
 
 
+def test_cache_of_another_model_is_refused(model, tmp_path):
+    """A cache holds one model's (n_layer, n_head, head_dim); another model's forward names what differs."""
+    other = gptcore.GPT.from_pretrained(save(random_gpt2(seed=3, n_positions=32, vocab_size=100, n_layer=3),
+                                             tmp_path))
+    cache = other.new_cache(capacity=8)
+    with pytest.raises(ValueError, match=r"KV cache was made for another model: n_layer 3 \(the model has 2\)"):
+        model.forward(cache, [1, 2], [(0, 2)])
+    assert cache.length(0) == 0
+
+
+def test_bad_kv_dtype(model):
+    with pytest.raises(ValueError, match="kv_dtype must be None or one of 'float32', 'fp32', 'float16', 'fp16', "
+                                         "got 'int8'"):
+        model.new_cache(dtype="int8")
+    with pytest.raises(ValueError, match="kv_dtype must be"):
+        gptcore.GPT.from_pretrained(model.source, kv_dtype="half")
+    with pytest.raises(ValueError, match="KV cache dtype must be 'float32' or 'float16', got 'bf16'"):
+        _core.KVCache(model.config, 1, 8, "bf16")
+
+
 def test_tensor_dict_type_errors(model):
     with pytest.raises(TypeError, match=r"tensor 'wte.weight' must be a C-contiguous float32 NumPy array.*float64"):
         _core.GPT(model.config, {"wte.weight": np.zeros((100, 96))}, 1)

@@ -138,3 +138,73 @@ def test_attention_probabilities(n_q, pos0):
     for i in range(n_q):
         assert np.all(probs[i, pos0 + i + 1:] == 0)
     np.testing.assert_allclose(probs @ v, out, rtol=1e-4, atol=1e-5)
+
+
+def test_float16_widening_is_exact_for_every_value():
+    """Every float16 bit pattern widens to numpy's float32 value and narrows back to itself (NaNs stay NaN), on
+    the F16C path and the portable one."""
+    bits = np.arange(65536, dtype=np.uint16)
+    want = bits.view(np.float16).astype(np.float32)
+    nan = np.isnan(want)
+    for portable in (False, True):
+        got = K.floats_from_halves(bits, portable=portable)
+        assert np.array_equal(np.isnan(got), nan)
+        np.testing.assert_array_equal(got[~nan].view(np.uint32), want[~nan].view(np.uint32))
+        back = K.halves_from_floats(got, portable=portable)
+        np.testing.assert_array_equal(back[~nan], bits[~nan])
+        assert np.all(np.isnan(back.view(np.float16)[nan]))
+
+
+def test_float16_narrowing_rounds_like_numpy():
+    """float32 -> float16 rounds to nearest even everywhere: exact ties between neighbours and one float32 ulp
+    either side, the subnormal range, and overflow to inf from 65520 up; lengths leave a scalar tail."""
+    halves = np.arange(0, 0x7c00, dtype=np.uint16).view(np.float16).astype(np.float64)
+    ties = ((halves[:-1] + halves[1:]) / 2).astype(np.float32)  # exact in float32
+    near = np.concatenate([np.nextafter(ties, np.float32(np.inf)), np.nextafter(ties, np.float32(0))])
+    scales = [1e-8, 1e-6, 1e-4, 1.0, 1e2, 3e4, 7e4]
+    wide = np.concatenate([randn(20001, scale=s) for s in scales])
+    edges = np.float32([0.0, -0.0, np.inf, -np.inf, 65504, 65519.996, 65520, -65520, 6.1035156e-05, 5.9604645e-08,
+                        2.9802322e-08, 2.9802326e-08, 1e-30])
+    x = np.concatenate([ties, -ties, near, wide, edges])
+    with np.errstate(over="ignore"):  # numpy warns when it rounds to inf, as it should here
+        want = x.astype(np.float16).view(np.uint16)
+    for portable in (False, True):
+        got = K.halves_from_floats(x, portable=portable)
+        bad = np.flatnonzero(got != want)
+        assert bad.size == 0, f"portable={portable}: {x[bad[:5]]} -> {got[bad[:5]]}, numpy {want[bad[:5]]}"
+
+
+def rounded_to_half(a):
+    return a.astype(np.float16).astype(np.float32)
+
+
+# hd 64 takes the F16C decoding kernel, hd 12 (not a multiple of 8) the plain loops; n_q >= 8 widens the cache
+# for sgemm.
+@pytest.mark.parametrize("n_q,pos0", [(1, 0), (1, 70), (3, 2), (8, 0), (20, 37)])
+@pytest.mark.parametrize("hd", [12, 64])
+@pytest.mark.parametrize("window", [0, 3])
+def test_attention_over_float16_cache(n_q, pos0, hd, window):
+    """Attention over a float16 cache equals float64 attention over the keys and values rounded to float16."""
+    n_kv = pos0 + n_q
+    q, k, v = randn(n_q, hd), randn(n_kv, hd, scale=3.0), randn(n_kv, hd, scale=3.0)
+    scale = 1 / np.sqrt(hd)
+    want = numpy_attention(q, rounded_to_half(k), rounded_to_half(v), pos0, scale, window)
+    got = K.attention_forward(q, k, v, pos0, scale, window, kv_dtype="float16")
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
+    unrounded = numpy_attention(q, k, v, pos0, scale, window)
+    assert np.abs(unrounded - want).max() > 1e-4, "the test must tell a float16 cache from a float32 one"
+    out, probs = K.attention_probs(q, k, v, pos0, scale, window, kv_dtype="float16")
+    np.testing.assert_array_equal(out, got)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    for i in range(n_q):
+        lo = max(0, pos0 + i - window + 1) if window else 0
+        assert np.all(probs[i, :lo] == 0) and np.all(probs[i, pos0 + i + 1:] == 0)
+    np.testing.assert_allclose(probs @ rounded_to_half(v), out, rtol=1e-4, atol=2e-5)
+
+
+def test_attention_checks_cache_shapes():
+    q = randn(2, 8)
+    with pytest.raises(ValueError, match=r"k_cache, v_cache \(>= pos0 \+ n_q, hd\)"):
+        K.attention_forward(q, randn(4, 8), randn(4, 8), pos0=3, scale=1.0)
+    with pytest.raises(ValueError, match="KV cache dtype must be"):
+        K.attention_forward(q, randn(2, 8), randn(2, 8), pos0=0, scale=1.0, kv_dtype="int8")

@@ -9,6 +9,7 @@
 #include "kernels/attention.h"
 #include "kernels/embedding.h"
 #include "kernels/gelu.h"
+#include "kernels/half.h"
 #include "kernels/layernorm.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_quantized.h"
@@ -221,6 +222,8 @@ void GPT::check_inputs(const KVCache& cache, const int32_t* tokens, int n_tokens
                        int n_segments) const {
     if (n_tokens < 1) throw std::invalid_argument("forward needs at least one token");
     if (n_segments < 1) throw std::invalid_argument("forward needs at least one segment");
+    if (const std::string what = cache.mismatch(config_); !what.empty())
+        throw std::invalid_argument("the KV cache was made for another model: " + what);
     for (int t = 0; t < n_tokens; ++t)
         if (tokens[t] < 0 || tokens[t] >= config_.vocab_size)
             throw std::out_of_range("token id " + std::to_string(tokens[t]) + " at index " + std::to_string(t) +
@@ -309,21 +312,28 @@ void GPT::block_forward(int l, KVCache& cache, const Segment* segments, int n_se
     float scale = config_.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(hd)) : 1.0f;
     if (config_.scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(l + 1);
     // One task per (segment, head): append this head's keys and values to the cache, then attend.
+    const bool half = cache.format() == KVFormat::fp16;
     pool_.parallel_for(n_segments * NH, [&](int task, int thread) {
         const Segment& seg = segments[task / NH];
         const int head = task % NH, row0 = seg_row_[task / NH], pos0 = cache.length(seg.slot);
-        float* kc = cache.k(l, seg.slot, head);
-        float* vc = cache.v(l, seg.slot, head);
-        for (int i = 0; i < seg.n_tokens; ++i) {
-            const float* src = qkv + static_cast<long>(row0 + i) * 3 * C + head * hd;
-            std::copy(src + C, src + C + hd, kc + static_cast<long>(pos0 + i) * hd);
-            std::copy(src + 2 * C, src + 2 * C + hd, vc + static_cast<long>(pos0 + i) * hd);
-        }
-        const long n_kv = pos0 + seg.n_tokens;
-        attention_forward(att + static_cast<long>(row0) * C + head * hd, C,
-                          qkv + static_cast<long>(row0) * 3 * C + head * hd, 3 * C, kc, vc, seg.n_tokens, pos0, hd,
-                          scale, 0, scratch_.data() + thread * scratch_floats_,
-                          attentions ? attentions + head * T * n_kv : nullptr);
+        const float* q = qkv + static_cast<long>(row0) * 3 * C + head * hd;
+        float* out = att + static_cast<long>(row0) * C + head * hd;
+        float* scratch = scratch_.data() + thread * scratch_floats_;
+        float* probs = attentions ? attentions + head * T * static_cast<long>(pos0 + seg.n_tokens) : nullptr;
+        auto attend = [&](auto* kc, auto* vc, auto store) {
+            for (int i = 0; i < seg.n_tokens; ++i) {
+                const float* src = q + static_cast<long>(i) * 3 * C;
+                store(src + C, kc + static_cast<long>(pos0 + i) * hd);
+                store(src + 2 * C, vc + static_cast<long>(pos0 + i) * hd);
+            }
+            attention_forward(out, C, q, 3 * C, kc, vc, seg.n_tokens, pos0, hd, scale, 0, scratch, probs);
+        };
+        if (half)
+            attend(cache.k<uint16_t>(l, seg.slot, head), cache.v<uint16_t>(l, seg.slot, head),
+                   [&](const float* src, uint16_t* dst) { halves_from_floats(src, dst, hd); });
+        else
+            attend(cache.k<float>(l, seg.slot, head), cache.v<float>(l, seg.slot, head),
+                   [&](const float* src, float* dst) { std::copy(src, src + hd, dst); });
     });
     linear(x, att, w.attn_proj_weight, WeightLayout::in_out, w.attn_proj_bias, T, C, C, true);
 
@@ -348,8 +358,9 @@ void GPT::forward(KVCache& cache, const int32_t* tokens, int T, const Segment* s
 
     std::size_t scratch_floats = 0;
     for (int s = 0; s < n_segments; ++s) {
-        const std::size_t n_q = segments[s].n_tokens, n_kv = cache.length(segments[s].slot) + n_q;
-        scratch_floats = std::max(scratch_floats, n_q * n_kv);
+        const int n_q = segments[s].n_tokens, n_kv = cache.length(segments[s].slot) + n_q;
+        scratch_floats = std::max(scratch_floats, attention_scratch_floats(n_q, n_kv, config_.head_dim(),
+                                                                           cache.format() == KVFormat::fp16));
     }
     reserve_activations(T, scratch_floats);
     seg_row_.resize(n_segments);

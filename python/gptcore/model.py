@@ -44,6 +44,20 @@ def check_dtype(dtype: Any) -> str:
     return DTYPES[dtype]
 
 
+# How a KV cache stores keys and values, with aliases -> the core's names.
+KV_DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16"}
+
+
+def check_kv_dtype(kv_dtype: Any, weights_dtype: str) -> str:
+    """The core's name of a kv_dtype argument; None picks float32 for fp32 weights, float16 otherwise."""
+    if kv_dtype is None:
+        return "float32" if weights_dtype == "fp32" else "float16"
+    if not isinstance(kv_dtype, str) or kv_dtype not in KV_DTYPES:
+        raise ValueError(f"kv_dtype must be None or one of {', '.join(repr(d) for d in KV_DTYPES)}, "
+                         f"got {kv_dtype!r}")
+    return KV_DTYPES[kv_dtype]
+
+
 def as_token_ids(ids: Ids, vocab_size: int, what: str = "ids") -> np.ndarray:
     """A 1-D int32 array of token ids, or a clear error naming the offending position and value."""
     arr = np.asarray(ids)
@@ -78,18 +92,20 @@ class GPT:
 
     def __init__(self, config: _core.GPTConfig, tensors: Dict[str, np.ndarray], *,
                  n_threads: Optional[int] = None, hf_config: Optional[Dict[str, Any]] = None,
-                 source: str = "", dtype: str = "fp32") -> None:
+                 source: str = "", dtype: str = "fp32", kv_dtype: Optional[str] = None) -> None:
         n_threads = default_threads() if n_threads is None else check_threads(n_threads)
         dtype = check_dtype(dtype)
+        kv = check_kv_dtype(kv_dtype, dtype)
         if dtype == "fp32":
             core = _core.GPT(config, tensors, n_threads)  # borrows the arrays
         else:
             core = _core.GPT.quantized(config, tensors, n_threads, dtype)  # keeps no reference
-        self._setup(core, n_threads, int(sum(a.size for a in tensors.values())), hf_config, source)
+        self._setup(core, n_threads, int(sum(a.size for a in tensors.values())), hf_config, source, kv)
 
     def _setup(self, core: _core.GPT, n_threads: int, num_parameters: int, hf_config: Optional[Dict[str, Any]],
-               source: str) -> None:
+               source: str, kv_dtype: str) -> None:
         self._core = core
+        self._kv_dtype = kv_dtype
         self._n_threads = n_threads
         self._num_parameters = num_parameters
         self.config: _core.GPTConfig = self._core.config
@@ -101,7 +117,8 @@ class GPT:
     def from_pretrained(cls, path: Union[None, str, os.PathLike] = None, *, n_threads: Optional[int] = None,
                         dtype: str = "fp32", revision: Optional[str] = None,
                         cache_dir: Optional[str] = None,
-                        converted_cache: Union[bool, str, os.PathLike] = True) -> "GPT":
+                        converted_cache: Union[bool, str, os.PathLike] = True,
+                        kv_dtype: Optional[str] = None) -> "GPT":
         """Load a GPT-2-family model.
 
         path: None for the bundled default model; a Hugging Face model directory (config.json plus
@@ -118,8 +135,14 @@ class GPT:
         them instead of converting again (python/gptcore/converted.py): True (the default) for
         $GPTCORE_CACHE/converted, else ~/.cache/gptcore/converted; a directory; or False to convert in memory on
         every load.
+
+        kv_dtype: how KV caches store keys and values: "float32" ("fp32") or "float16" ("fp16"), which halves
+        the cache and what decoding reads per token of context. None (the default) picks float32 for fp32
+        weights (transformers' numbers) and float16 for bf16 / int8. ``new_cache(dtype=...)`` overrides it per
+        cache.
         """
         dtype = check_dtype(dtype)
+        kv = check_kv_dtype(kv_dtype, dtype)
         n_threads = default_threads() if n_threads is None else check_threads(n_threads)
         if not isinstance(converted_cache, (bool, str, os.PathLike)):
             raise TypeError(f"converted_cache must be True, False or a directory, got {converted_cache!r}")
@@ -130,13 +153,14 @@ class GPT:
             return gpt2_tensors(read_checkpoint(model_dir), config, model_dir)
 
         if dtype == "fp32" or converted_cache is False:
-            model = cls(config, read_tensors(), n_threads=n_threads, hf_config=hf, source=model_dir, dtype=dtype)
+            model = cls(config, read_tensors(), n_threads=n_threads, hf_config=hf, source=model_dir, dtype=dtype,
+                        kv_dtype=kv)
         else:
             directory = converted.default_directory() if converted_cache is True else os.fspath(converted_cache)
             core, n_params = converted.load_or_convert(model_dir, config, dtype, n_threads, str(directory),
                                                        read_tensors)
             model = cls.__new__(cls)
-            model._setup(core, n_threads, n_params, hf, model_dir)
+            model._setup(core, n_threads, n_params, hf, model_dir, kv)
         model.tokenizer = load_tokenizer(model_dir)
         return model
 
@@ -148,6 +172,11 @@ class GPT:
     def dtype(self) -> str:
         """The precision of the weight matrices: "fp32", "bf16" or "int8"."""
         return str(self._core.dtype)
+
+    @property
+    def kv_dtype(self) -> str:
+        """How this model's KV caches store keys and values by default: "float32" or "float16"."""
+        return self._kv_dtype
 
     @property
     def vocab_size(self) -> int:
@@ -165,9 +194,12 @@ class GPT:
         """Bytes of the weights a forward pass reads, in the model's dtype."""
         return int(self._core.weights_nbytes)
 
-    def new_cache(self, n_slots: int = 1, capacity: Optional[int] = None) -> _core.KVCache:
-        """A KV cache for n_slots sequences of up to `capacity` tokens (default: the model's context)."""
-        return _core.KVCache(self.config, n_slots, self.n_positions if capacity is None else capacity)
+    def new_cache(self, n_slots: int = 1, capacity: Optional[int] = None, *,
+                  dtype: Optional[str] = None) -> _core.KVCache:
+        """A KV cache for n_slots sequences of up to `capacity` tokens (default: the model's context), storing
+        keys and values in `dtype` ("float32" or "float16"; default: the model's ``kv_dtype``)."""
+        kv = self.kv_dtype if dtype is None else check_kv_dtype(dtype, self.dtype)
+        return _core.KVCache(self.config, n_slots, self.n_positions if capacity is None else capacity, kv)
 
     def forward(self, cache: _core.KVCache, tokens: Ids, segments: Iterable[Tuple[int, int]], *,
                 all_logits: bool = False) -> np.ndarray:
@@ -233,7 +265,7 @@ class GPT:
         c = self.config
         return (f"GPT(n_layer={c.n_layer}, n_head={c.n_head}, n_embd={c.n_embd}, n_inner={c.n_inner}, "
                 f"vocab_size={c.vocab_size}, n_positions={c.n_positions}, params={self.num_parameters() / 1e6:.1f}M, "
-                f"dtype={self.dtype}, weights={self.weights_nbytes() / 2**20:.1f} MiB, n_threads={self.n_threads}, "
+                f"dtype={self.dtype}, kv_dtype={self.kv_dtype}, weights={self.weights_nbytes() / 2**20:.1f} MiB, n_threads={self.n_threads}, "
                 f"source={self.source!r})")
 
     def _repr_html_(self) -> str:
@@ -245,6 +277,7 @@ class GPT:
                 ("vocabulary", f"{c.vocab_size:,} tokens"),
                 ("parameters", f"{self.num_parameters():,}"),
                 ("dtype", self.dtype),
+                ("KV cache", self.kv_dtype),
                 ("weights", f"{self.weights_nbytes() / 2**20:.1f} MiB"),
                 ("threads", str(self.n_threads)),
                 ("source", self.source or "(built in memory)")]

@@ -69,8 +69,10 @@ class KVCache:
     """
     Keys and values of every layer for n_slots sequences of up to `capacity` positions
     """
-    def __init__(self, config: GPTConfig, n_slots: typing.SupportsInt | typing.SupportsIndex, capacity: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
+    def __init__(self, config: GPTConfig, n_slots: typing.SupportsInt | typing.SupportsIndex, capacity: typing.SupportsInt | typing.SupportsIndex, dtype: str = 'float32') -> None:
+        """
+        dtype: how keys and values are stored, 'float32' or 'float16' (half the bytes; attention widens them to float32)
+        """
     def length(self, slot: typing.SupportsInt | typing.SupportsIndex) -> int:
         """
         positions filled in a slot
@@ -81,6 +83,9 @@ class KVCache:
         """
     @property
     def capacity(self) -> int:
+        ...
+    @property
+    def dtype(self) -> str:
         ...
     @property
     def n_slots(self) -> int:

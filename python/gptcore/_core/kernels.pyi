@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['INT8_GROUP_SIZE', 'QuantizedMatrix', 'attention_forward', 'attention_probs', 'embedding_forward', 'embedding_forward_quantized', 'gelu_forward', 'layernorm_forward', 'matmul_forward', 'matmul_quantized_forward', 'quantize', 'quantize_activations', 'quantizes_activations', 'softmax_forward']
+__all__: list[str] = ['INT8_GROUP_SIZE', 'QuantizedMatrix', 'attention_forward', 'attention_probs', 'embedding_forward', 'embedding_forward_quantized', 'floats_from_halves', 'gelu_forward', 'halves_from_floats', 'layernorm_forward', 'matmul_forward', 'matmul_quantized_forward', 'quantize', 'quantize_activations', 'quantizes_activations', 'softmax_forward']
 class QuantizedMatrix:
     """
     A bf16 or int8 weight matrix (N, K) (cpp/kernels/quantize.h)
@@ -38,11 +38,11 @@ class QuantizedMatrix:
     @property
     def shape(self) -> tuple[int, int]:
         ...
-def attention_forward(q: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k_cache: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], v_cache: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], pos0: typing.SupportsInt | typing.SupportsIndex, scale: typing.SupportsFloat | typing.SupportsIndex, window: typing.SupportsInt | typing.SupportsIndex = 0, naive: bool = False) -> numpy.typing.NDArray[numpy.float32]:
+def attention_forward(q: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k_cache: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], v_cache: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], pos0: typing.SupportsInt | typing.SupportsIndex, scale: typing.SupportsFloat | typing.SupportsIndex, window: typing.SupportsInt | typing.SupportsIndex = 0, naive: bool = False, kv_dtype: str = 'float32') -> numpy.typing.NDArray[numpy.float32]:
     """
-    causal attention of q (n_q, hd) at positions pos0.. over k_cache, v_cache (pos0 + n_q, hd)
+    causal attention of q (n_q, hd) at positions pos0.. over k_cache, v_cache (pos0 + n_q, hd); kv_dtype 'float16' stores the cache as float16 first, as a float16 KVCache does
     """
-def attention_probs(q: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k_cache: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], v_cache: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], pos0: typing.SupportsInt | typing.SupportsIndex, scale: typing.SupportsFloat | typing.SupportsIndex, window: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.float32]]:
+def attention_probs(q: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k_cache: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], v_cache: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], pos0: typing.SupportsInt | typing.SupportsIndex, scale: typing.SupportsFloat | typing.SupportsIndex, window: typing.SupportsInt | typing.SupportsIndex = 0, kv_dtype: str = 'float32') -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.float32]]:
     """
     attention_forward that also returns the probabilities (n_q, n_kv)
     """
@@ -54,9 +54,17 @@ def embedding_forward_quantized(tokens: typing.Annotated[numpy.typing.ArrayLike,
     """
     out (T, C) = wte[tokens] + wpe[positions] with wte a QuantizedMatrix (V, C)
     """
+def floats_from_halves(h: typing.Annotated[numpy.typing.ArrayLike, numpy.uint16], portable: bool = False) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    float32 values of float16 bits (uint16), flattened
+    """
 def gelu_forward(inp: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], naive: bool = False) -> numpy.typing.NDArray[numpy.float32]:
     """
     gelu_new (tanh form) of a flat array
+    """
+def halves_from_floats(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], portable: bool = False) -> numpy.typing.NDArray[numpy.uint16]:
+    """
+    float16 bits (uint16) of the values of x, flattened
     """
 def layernorm_forward(inp: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], eps: typing.SupportsFloat | typing.SupportsIndex, naive: bool = False) -> numpy.typing.NDArray[numpy.float32]:
     """
