@@ -387,7 +387,7 @@ def short_note(note: str) -> str:
 
 def roofline(key: str, info: Dict[str, Any], plan: Plan, bandwidth: float, sgemm: float) -> Optional[float]:
     """The most tokens/s the machine allows: sgemm peak over the FLOPs of a prompt token, or memory bandwidth
-    over the bytes a decode step reads (every weight once, plus the fp32 KV cache at that depth)."""
+    over the bytes a decode step reads (every weight once, plus the KV cache at that depth, in its dtype)."""
     if not info or key not in ("pp", "tg", "tgd"):
         return None
     L, C, V, T = info["n_layer"], info["n_embd"], info["vocab_size"], plan.prompt
@@ -397,7 +397,7 @@ def roofline(key: str, info: Dict[str, Any], plan: Plan, bandwidth: float, sgemm
         attention = L * 4 * C * (T + 1) / 2
         return sgemm * 1e9 / (matmul + attention)
     depth = T if key == "tgd" else 0
-    kv_bytes = 2 * L * depth * C * 4
+    kv_bytes = 2 * L * depth * C * info.get("kv_element_bytes", 4)
     return bandwidth * 1e9 / (info["weights_nbytes"] + kv_bytes)
 
 
@@ -583,7 +583,7 @@ def main() -> None:
         "bf16 / int8 with CTranslate2 int8 and llama.cpp Q8_0); above 1x means gptcore is ahead (faster, or "
         "less time / memory). Rooflines: prompts, sgemm GFLOP/s over 2 x non-embedding parameters + causal "
         "attention FLOPs per token; decoding, bandwidth over the bytes of all weights (at the engine's "
-        "precision) plus the fp32 KV cache read per token.",
+        "precision) plus the KV cache read per token (gptcore's: float32 for fp32, float16 for bf16 / int8).",
         "",
     ] + sections
     if by_depth and by_batch:

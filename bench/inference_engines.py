@@ -57,7 +57,9 @@ class Gptcore:
         c = self.model.config
         return {"version": gptcore.__version__, "blas": gptcore._core.blas_config(),
                 "weights_nbytes": self.model.weights_nbytes(), "num_parameters": self.model.num_parameters(),
-                "n_layer": c.n_layer, "n_embd": c.n_embd, "vocab_size": c.vocab_size, "n_positions": c.n_positions}
+                "n_layer": c.n_layer, "n_embd": c.n_embd, "vocab_size": c.vocab_size, "n_positions": c.n_positions,
+                # bytes of one cached key or value element (older gptcore: always float32)
+                "kv_element_bytes": 2 if getattr(self.model, "kv_dtype", "float32") == "float16" else 4}
 
     def prefill(self, ids: List[int]) -> None:
         self.model.forward(self.model.new_cache(1, len(ids)), ids, [(0, len(ids))])
