@@ -1,6 +1,7 @@
 // Scalar math written so the compiler vectorises it inside the kernels' loops (no libm calls, no branches).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -15,11 +16,13 @@
 namespace gptcore {
 
 // exp(x) in float: Cody-Waite reduction to r in [-ln2/2, ln2/2] and the Cephes degree-6 polynomial;
-// about 2 ulp over the range. Below -87.3 it returns exactly 0 (so -inf gives 0), above 88.7 it saturates.
+// about 2 ulp over the range. Below -87.3 it returns exactly 0 (so -inf gives 0), above 88.7 it saturates;
+// NaN stays NaN. Written without branches (min / max and a final select) so loops over it vectorise.
 inline float exp_approx(float x) {
     const float lo = -87.33654f, hi = 88.72283f;
-    float xc = x < lo ? lo : (x > hi ? hi : x);
-    float n = static_cast<float>(static_cast<int32_t>(xc * 1.44269504088896341f + (xc >= 0 ? 0.5f : -0.5f)));
+    const float xc = std::min(std::max(x, lo), hi);
+    // The nearest integer to xc / ln2, ties to even: adding and subtracting 1.5 * 2^23 drops the fraction.
+    const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = xc - n * 0.693359375f;
     r = r + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -32,7 +35,8 @@ inline float exp_approx(float x) {
     int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
     float scale;
     std::memcpy(&scale, &bits, sizeof(scale));
-    return x < lo ? 0.0f : p * scale;
+    const float e = p * scale;
+    return x < lo ? 0.0f : e;
 }
 
 // tanh(y) = 1 - 2 / (exp(2y) + 1); absolute error ~1e-7, exact limits at +-inf.
