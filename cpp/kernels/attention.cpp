@@ -54,6 +54,29 @@ template <typename T, typename Fn>
     }
 }
 
+// Decoding, between scores and values: each query's scores s (n_q, n_kv) over the keys it sees become
+// probabilities, and its output row out (n_q, ldo) is zeroed for the sum of values.
+inline void softmax_rows(float* s, float* out, int ldo, int n_q, int pos0, int hd, int window) {
+    const int n_kv = pos0 + n_q;
+    for (int i = 0; i < n_q; ++i) {
+        const int pos = pos0 + i, lo = first_key(pos, window);
+        softmax_forward(s + static_cast<long>(i) * n_kv + lo, 1, pos - lo + 1);
+        float* o = out + static_cast<long>(i) * ldo;
+        std::fill(o, o + hd, 0.0f);
+    }
+}
+
+// probs (n_q, n_kv) = the probabilities in s (n_q, n_kv), zeros where masked.
+inline void copy_probs(const float* s, float* probs, int n_q, int pos0, int window) {
+    const int n_kv = pos0 + n_q;
+    for (int i = 0; i < n_q; ++i) {
+        const int pos = pos0 + i, lo = first_key(pos, window);
+        float* row = probs + static_cast<long>(i) * n_kv;
+        std::fill(row, row + n_kv, 0.0f);
+        std::copy(s + static_cast<long>(i) * n_kv + lo, s + static_cast<long>(i) * n_kv + pos + 1, row + lo);
+    }
+}
+
 // Decoding: scores (n_q, n_kv) in scratch, softmax, then the probabilities' sum of values.
 template <typename T>
 [[gnu::always_inline]] inline void attention_rows_body(float* out, int ldo, const float* q, int ldq, const T* k_cache,
@@ -65,23 +88,11 @@ template <typename T>
     visit_cache_rows(k_cache, n_q, pos0, hd, window, buf, [&](int i, int j, const float* k) {
         s[static_cast<long>(i) * n_kv + j] = scale * dot(q + static_cast<long>(i) * ldq, k, hd);
     });
-    for (int i = 0; i < n_q; ++i) {
-        const int pos = pos0 + i, lo = first_key(pos, window);
-        softmax_forward(s + static_cast<long>(i) * n_kv + lo, 1, pos - lo + 1);
-        float* o = out + static_cast<long>(i) * ldo;
-        std::fill(o, o + hd, 0.0f);
-    }
+    softmax_rows(s, out, ldo, n_q, pos0, hd, window);
     visit_cache_rows(v_cache, n_q, pos0, hd, window, buf, [&](int i, int j, const float* v) {
         axpy(out + static_cast<long>(i) * ldo, s[static_cast<long>(i) * n_kv + j], v, hd);
     });
-    if (probs)
-        for (int i = 0; i < n_q; ++i) {
-            const int pos = pos0 + i, lo = first_key(pos, window);
-            const float* si = s + static_cast<long>(i) * n_kv;
-            float* row = probs + static_cast<long>(i) * n_kv;
-            std::fill(row, row + n_kv, 0.0f);
-            std::copy(si + lo, si + pos + 1, row + lo);
-        }
+    if (probs) copy_probs(s, probs, n_q, pos0, window);
 }
 
 GPTCORE_CLONES
@@ -130,20 +141,19 @@ GPTCORE_F16C void attention_rows_f16c(float* out, int ldo, const float* q, int l
                                       float* scratch, float* probs) {
     const int n_kv = pos0 + n_q;
     for (int i = 0; i < n_q; ++i) {
-        const int pos = pos0 + i, lo = first_key(pos, window);
         const float* qi = q + static_cast<long>(i) * ldq;
         float* s = scratch + static_cast<long>(i) * n_kv;
-        for (int j = lo; j <= pos; ++j) s[j] = scale * dot_half(qi, k_cache + static_cast<long>(j) * hd, hd);
-        softmax_forward(s + lo, 1, pos - lo + 1);
-        float* o = out + static_cast<long>(i) * ldo;
-        std::fill(o, o + hd, 0.0f);
-        for (int j = lo; j <= pos; ++j) axpy_half(o, s[j], v_cache + static_cast<long>(j) * hd, hd);
-        if (probs) {
-            float* row = probs + static_cast<long>(i) * n_kv;
-            std::fill(row, row + n_kv, 0.0f);
-            std::copy(s + lo, s + pos + 1, row + lo);
-        }
+        for (int j = first_key(pos0 + i, window); j <= pos0 + i; ++j)
+            s[j] = scale * dot_half(qi, k_cache + static_cast<long>(j) * hd, hd);
     }
+    softmax_rows(scratch, out, ldo, n_q, pos0, hd, window);
+    for (int i = 0; i < n_q; ++i) {
+        const float* s = scratch + static_cast<long>(i) * n_kv;
+        float* o = out + static_cast<long>(i) * ldo;
+        for (int j = first_key(pos0 + i, window); j <= pos0 + i; ++j)
+            axpy_half(o, s[j], v_cache + static_cast<long>(j) * hd, hd);
+    }
+    if (probs) copy_probs(scratch, probs, n_q, pos0, window);
 }
 
 #endif

@@ -18,13 +18,14 @@ inline void axpy4(float* __restrict y, const float* __restrict w0, const float* 
     for (int i = 0; i < n; ++i) y[i] += x0 * w0[i] + x1 * w1[i] + x2 * w2[i] + x3 * w3[i];
 }
 
-// Columns [n0, n1) of out (M, N) += inp (M, K) @ W, W (K, N). Walks W row by row (contiguous runs of
-// n1 - n0 floats) and reuses each group of four rows for all M inputs while it is in cache.
+// Columns [n0, n1) of out (M, N) += inp[:, k0:k1] @ W[k0:k1, :], W (K, N). Walks W row by row (contiguous
+// runs of n1 - n0 floats) and reuses each group of four rows for all M inputs while it is in cache.
 GPTCORE_CLONES
-void streaming_in_out_columns(float* out, const float* inp, const float* W, int M, int K, int N, int n0, int n1) {
+void streaming_in_out_block(float* out, const float* inp, const float* W, int M, int K, int N, int k0, int k1,
+                            int n0, int n1) {
     const int width = n1 - n0;
-    int k = 0;
-    for (; k + 4 <= K; k += 4) {
+    int k = k0;
+    for (; k + 4 <= k1; k += 4) {
         const float* w = W + static_cast<long>(k) * N + n0;
         for (int m = 0; m < M; ++m) {
             const float* x = inp + static_cast<long>(m) * K + k;
@@ -32,7 +33,7 @@ void streaming_in_out_columns(float* out, const float* inp, const float* W, int 
                   width);
         }
     }
-    for (; k < K; ++k)
+    for (; k < k1; ++k)
         for (int m = 0; m < M; ++m)
             axpy(out + static_cast<long>(m) * N + n0, inp[static_cast<long>(m) * K + k],
                  W + static_cast<long>(k) * N + n0, width);
@@ -45,7 +46,7 @@ constexpr int kStreamingTile = 256;
 
 void streaming_in_out(float* out, const float* inp, const float* W, int M, int K, int N, int n0, int n1) {
     for (int c0 = n0; c0 < n1; c0 += kStreamingTile)
-        streaming_in_out_columns(out, inp, W, M, K, N, c0, std::min(c0 + kStreamingTile, n1));
+        streaming_in_out_block(out, inp, W, M, K, N, 0, K, c0, std::min(c0 + kStreamingTile, n1));
 }
 
 // Columns [n0, n1) of out (M, N) += inp (M, K) @ W^T, W (N, K): one dot product per output, each row of W
@@ -75,23 +76,6 @@ void matmul_init_columns(float* out, const float* bias, int M, int N, int n0, in
 // do not depend on the thread count, so neither do the sums.
 constexpr int kChunkRows = 64;
 
-// p (M, N) = inp[:, k0:k1] @ W[k0:k1, :], all N columns, four rows of W at a time.
-GPTCORE_CLONES
-void in_out_rows(float* p, const float* inp, const float* W, int M, int K, int N, int k0, int k1) {
-    std::fill(p, p + static_cast<long>(M) * N, 0.0f);
-    int k = k0;
-    for (; k + 4 <= k1; k += 4) {
-        const float* w = W + static_cast<long>(k) * N;
-        for (int m = 0; m < M; ++m) {
-            const float* x = inp + static_cast<long>(m) * K + k;
-            axpy4(p + static_cast<long>(m) * N, w, w + N, w + 2L * N, w + 3L * N, x[0], x[1], x[2], x[3], N);
-        }
-    }
-    for (; k < k1; ++k)
-        for (int m = 0; m < M; ++m)
-            axpy(p + static_cast<long>(m) * N, inp[static_cast<long>(m) * K + k], W + static_cast<long>(k) * N, N);
-}
-
 void streaming_in_out_chunks(ThreadPool& pool, float* out, const float* inp, const float* W, const float* bias,
                              int M, int K, int N, bool accumulate) {
     const int chunks = (K + kChunkRows - 1) / kChunkRows;
@@ -100,8 +84,10 @@ void streaming_in_out_chunks(ThreadPool& pool, float* out, const float* inp, con
     float* partial = partial_buffer.data();  // (chunks, M, N); the pool's threads see this pointer, not their own
                                              // thread_local
     pool.parallel_for(chunks, [&](int c, int) {
-        const int k0 = c * kChunkRows, k1 = std::min(K, k0 + kChunkRows);
-        in_out_rows(partial + static_cast<long>(c) * M * N, inp, W, M, K, N, k0, k1);
+        const int k0 = c * kChunkRows;
+        float* p = partial + static_cast<long>(c) * M * N;
+        std::fill(p, p + static_cast<long>(M) * N, 0.0f);
+        streaming_in_out_block(p, inp, W, M, K, N, k0, std::min(K, k0 + kChunkRows), 0, N);
     });
     const int parts = pool.size();
     pool.parallel_for(parts, [&](int task, int) {
